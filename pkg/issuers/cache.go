@@ -1,0 +1,465 @@
+package issuers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/dynamic/dynamicinformer"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
+)
+
+// State is the computed state of one issuer at one resource version. A State
+// is never changed once published; a change publishes a new one.
+type State struct {
+	Issuer *Issuer
+	// ResourceVersion orders every change the Cache publishes.
+	ResourceVersion uint64
+	Ready           bool
+	Reason          string
+	Message         string
+	// LastTransitionTime is when Ready or Reason last changed.
+	LastTransitionTime time.Time
+	// CA is the parsed CA of a CA issuer whose Secret parsed, even when it is
+	// not ready (expired, say), so that its details can be shown. Use it to
+	// sign only when Ready.
+	CA *CA
+	// Secret is the Secret a CA issuer reads; empty for other types.
+	Secret SecretKey
+}
+
+// Event is one change to the set of States.
+type Event struct {
+	Type  watch.EventType
+	State *State
+}
+
+// ErrExpired means a watch asked for changes older than the Cache remembers
+// (or from another signet process); the client must list again.
+var ErrExpired = errors.New("resource version too old or from another signet process; list again")
+
+// Options configure a Cache.
+type Options struct {
+	// ClusterResourceNamespace holds the Secrets of ClusterIssuers.
+	ClusterResourceNamespace string
+	// HistorySize is how many events a watch can resume from.
+	HistorySize int
+	// WatchBuffer is how many events a slow watcher may fall behind before it
+	// is closed (it then resumes from its last resource version).
+	WatchBuffer int
+	Clock       clock.WithTicker
+}
+
+func (o *Options) defaults() {
+	if o.ClusterResourceNamespace == "" {
+		o.ClusterResourceNamespace = "cert-manager"
+	}
+	if o.HistorySize <= 0 {
+		o.HistorySize = 50000
+	}
+	if o.WatchBuffer <= 0 {
+		o.WatchBuffer = 1024
+	}
+	if o.Clock == nil {
+		o.Clock = clock.RealClock{}
+	}
+}
+
+// Cache is the read model: every Issuer and ClusterIssuer, the Secrets they
+// reference, and their computed States.
+type Cache struct {
+	opts    Options
+	ctx     context.Context
+	secrets *secretWatcher
+
+	issuerInformer        cache.SharedIndexInformer
+	clusterIssuerInformer cache.SharedIndexInformer
+
+	mu        sync.RWMutex
+	issuers   map[Ref]*Issuer
+	states    map[Ref]*State
+	bySecret  map[SecretKey]map[Ref]struct{}
+	parsedCAs map[SecretKey]parsedCA
+	rv        uint64
+	history   []Event // ring buffer, history[(i) % len] ; oldest at histStart
+	histStart int
+	histLen   int
+	watchers  map[*Watch]struct{}
+	listeners []func(Ref)
+}
+
+type parsedCA struct {
+	resourceVersion string
+	ca              *CA
+	err             error
+}
+
+// New builds a Cache reading issuers through dyn and their Secrets through kube.
+// Nothing runs until Start.
+func New(dyn dynamic.Interface, kube kubernetes.Interface, opts Options) *Cache {
+	opts.defaults()
+	c := &Cache{
+		opts:      opts,
+		issuers:   map[Ref]*Issuer{},
+		states:    map[Ref]*State{},
+		bySecret:  map[SecretKey]map[Ref]struct{}{},
+		parsedCAs: map[SecretKey]parsedCA{},
+		history:   make([]Event, opts.HistorySize),
+		watchers:  map[*Watch]struct{}{},
+		// Resource versions start at the process start time in microseconds:
+		// a version handed out by an earlier process is then always older than
+		// this one's history, and its watch is told to list again instead of
+		// being served unrelated changes.
+		rv: uint64(opts.Clock.Now().UnixMicro()),
+	}
+	c.secrets = newSecretWatcher(kube, c.onSecretChange)
+	c.issuerInformer = c.newIssuerInformer(dyn, IssuerGVR)
+	c.clusterIssuerInformer = c.newIssuerInformer(dyn, ClusterIssuerGVR)
+	return c
+}
+
+func (c *Cache) newIssuerInformer(dyn dynamic.Interface, gvr schema.GroupVersionResource) cache.SharedIndexInformer {
+	inf := dynamicinformer.NewFilteredDynamicInformer(dyn, gvr, metav1.NamespaceAll, 0, cache.Indexers{}, nil).Informer()
+	_ = inf.SetTransform(slimIssuer)
+	_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    c.onIssuer,
+		UpdateFunc: func(_, obj interface{}) { c.onIssuer(obj) },
+		DeleteFunc: c.onIssuerDelete,
+	})
+	return inf
+}
+
+// Start runs the informers until ctx ends.
+func (c *Cache) Start(ctx context.Context) {
+	c.mu.Lock()
+	c.ctx = ctx
+	c.mu.Unlock()
+	go c.issuerInformer.RunWithContext(ctx)
+	go c.clusterIssuerInformer.RunWithContext(ctx)
+	go c.watchValidity(ctx)
+}
+
+// HasSynced reports whether every issuer, and every Secret those issuers
+// reference, has been read at least once.
+func (c *Cache) HasSynced() bool {
+	return c.issuerInformer.HasSynced() && c.clusterIssuerInformer.HasSynced() && c.secrets.allSynced()
+}
+
+// OnChange registers f to be called, outside any lock, after an issuer's
+// State changes or the issuer is deleted.
+func (c *Cache) OnChange(f func(Ref)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.listeners = append(c.listeners, f)
+}
+
+// Get returns the current State of ref.
+func (c *Cache) Get(ref Ref) (*State, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	s, ok := c.states[ref]
+	return s, ok
+}
+
+// List returns the States of one kind, in namespace (all namespaces if
+// empty), sorted by namespace and name, and the resource version they are current at.
+func (c *Cache) List(kind Kind, namespace string) ([]*State, uint64) {
+	c.mu.RLock()
+	out := make([]*State, 0, len(c.states))
+	for ref, s := range c.states {
+		if ref.Kind == kind && (namespace == "" || ref.Namespace == namespace) {
+			out = append(out, s)
+		}
+	}
+	rv := c.rv
+	c.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i].Issuer.Ref, out[j].Issuer.Ref
+		if a.Namespace != b.Namespace {
+			return a.Namespace < b.Namespace
+		}
+		return a.Name < b.Name
+	})
+	return out, rv
+}
+
+// ResourceVersion is the version of the latest change.
+func (c *Cache) ResourceVersion() uint64 {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.rv
+}
+
+// SecretWatches is how many Secrets are watched; for metrics and tests.
+func (c *Cache) SecretWatches() int { return c.secrets.count() }
+
+func (c *Cache) secretKeyFor(iss *Issuer) (SecretKey, bool) {
+	if iss.Type != TypeCA || iss.CA == nil || iss.CA.SecretName == "" {
+		return SecretKey{}, false
+	}
+	ns := iss.Namespace
+	if iss.Kind == KindClusterIssuer {
+		ns = c.opts.ClusterResourceNamespace
+	}
+	return SecretKey{Namespace: ns, Name: iss.CA.SecretName}, true
+}
+
+func (c *Cache) onIssuer(obj interface{}) {
+	u, ok := obj.(*unstructured.Unstructured)
+	if !ok {
+		return
+	}
+	iss, err := FromUnstructured(u)
+	if err != nil {
+		klog.ErrorS(err, "Ignoring object from the issuer informers")
+		return
+	}
+	c.mu.Lock()
+	old := c.issuers[iss.Ref]
+	c.issuers[iss.Ref] = iss
+	oldKey, hadOld := SecretKey{}, false
+	if old != nil {
+		oldKey, hadOld = c.secretKeyFor(old)
+	}
+	newKey, hasNew := c.secretKeyFor(iss)
+	if !hadOld || !hasNew || oldKey != newKey {
+		if hasNew {
+			c.refSecret(iss.Ref, newKey)
+		}
+		if hadOld {
+			c.unrefSecret(iss.Ref, oldKey)
+		}
+	}
+	notify := c.recompute(iss.Ref)
+	c.mu.Unlock()
+	notify()
+}
+
+func (c *Cache) onIssuerDelete(obj interface{}) {
+	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = d.Obj
+	}
+	u, ok := obj.(*unstructured.Unstructured)
+	if !ok {
+		return
+	}
+	ref := Ref{Kind: Kind(u.GetKind()), Namespace: u.GetNamespace(), Name: u.GetName()}
+	if ref.Kind == KindClusterIssuer {
+		ref.Namespace = ""
+	}
+	c.mu.Lock()
+	if old := c.issuers[ref]; old != nil {
+		if key, ok := c.secretKeyFor(old); ok {
+			c.unrefSecret(ref, key)
+		}
+	}
+	delete(c.issuers, ref)
+	notify := c.recompute(ref)
+	c.mu.Unlock()
+	notify()
+}
+
+// refSecret and unrefSecret keep bySecret and the Secret watches in step.
+// Called with c.mu held.
+func (c *Cache) refSecret(ref Ref, key SecretKey) {
+	refs := c.bySecret[key]
+	if refs == nil {
+		refs = map[Ref]struct{}{}
+		c.bySecret[key] = refs
+	}
+	refs[ref] = struct{}{}
+	ctx := c.ctx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	c.secrets.acquire(ctx, key)
+}
+
+func (c *Cache) unrefSecret(ref Ref, key SecretKey) {
+	if refs := c.bySecret[key]; refs != nil {
+		delete(refs, ref)
+		if len(refs) == 0 {
+			delete(c.bySecret, key)
+			delete(c.parsedCAs, key)
+		}
+	}
+	c.secrets.release(key)
+}
+
+func (c *Cache) onSecretChange(key SecretKey) {
+	c.mu.Lock()
+	var notifies []func()
+	for ref := range c.bySecret[key] {
+		notifies = append(notifies, c.recompute(ref))
+	}
+	c.mu.Unlock()
+	for _, n := range notifies {
+		n()
+	}
+}
+
+// watchValidity recomputes CA issuers whose certificate has since expired or
+// become valid: no object changes then, only the clock.
+func (c *Cache) watchValidity(ctx context.Context) {
+	t := c.opts.Clock.NewTicker(15 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C():
+		}
+		c.recheckValidity()
+	}
+}
+
+func (c *Cache) recheckValidity() {
+	now := c.opts.Clock.Now()
+	c.mu.Lock()
+	var notifies []func()
+	for ref, s := range c.states {
+		if s.CA == nil {
+			continue
+		}
+		nowValid := now.After(s.CA.Certificate.NotBefore) && now.Before(s.CA.Certificate.NotAfter)
+		wasValid := s.Reason != ReasonCAExpired && s.Reason != ReasonCANotYetValid
+		if nowValid != wasValid {
+			notifies = append(notifies, c.recompute(ref))
+		}
+	}
+	c.mu.Unlock()
+	for _, n := range notifies {
+		n()
+	}
+}
+
+// recompute derives ref's State from the issuer and its Secret and publishes
+// it if anything a reader can see changed. Called with c.mu held; returns
+// the notification to run after unlocking.
+func (c *Cache) recompute(ref Ref) func() {
+	old := c.states[ref]
+	iss := c.issuers[ref]
+	if iss == nil {
+		if old == nil {
+			return func() {}
+		}
+		delete(c.states, ref)
+		gone := *old
+		c.publish(watch.Deleted, &gone)
+		return c.notifier(ref)
+	}
+	s := c.compute(iss)
+	if old != nil && old.Issuer == s.Issuer && old.Ready == s.Ready && old.Reason == s.Reason &&
+		old.Message == s.Message && old.CA == s.CA {
+		return func() {}
+	}
+	s.LastTransitionTime = c.opts.Clock.Now()
+	if old != nil && old.Ready == s.Ready && old.Reason == s.Reason {
+		s.LastTransitionTime = old.LastTransitionTime
+	}
+	c.states[ref] = s
+	if old == nil {
+		c.publish(watch.Added, s)
+	} else {
+		c.publish(watch.Modified, s)
+	}
+	return c.notifier(ref)
+}
+
+func (c *Cache) notifier(ref Ref) func() {
+	listeners := c.listeners
+	return func() {
+		for _, f := range listeners {
+			f(ref)
+		}
+	}
+}
+
+// compute is the readiness policy. Called with c.mu held.
+func (c *Cache) compute(iss *Issuer) *State {
+	s := &State{Issuer: iss}
+	if iss.ConfigError != "" {
+		s.Reason, s.Message = ReasonInvalidConfig, fmt.Sprintf("%s: %s", iss.Ref, iss.ConfigError)
+		return s
+	}
+	switch iss.Type {
+	case TypeCA:
+		key, _ := c.secretKeyFor(iss)
+		s.Secret = key
+		secret, synced := c.secrets.get(key)
+		if !synced {
+			s.Reason, s.Message = ReasonPending, fmt.Sprintf("waiting for the first read of CA Secret %s", key)
+			return s
+		}
+		if secret == nil {
+			s.Reason, s.Message = ReasonSecretNotFound, fmt.Sprintf("CA Secret %s not found", key)
+			return s
+		}
+		ca, err := c.parseCA(key, secret)
+		if ca != nil && err == nil {
+			s.CA = ca
+			err = ca.CheckValidity(key.String(), c.opts.Clock.Now())
+		} else if ca != nil {
+			s.CA = ca
+		}
+		if err != nil {
+			var caErr *CAError
+			if errors.As(err, &caErr) {
+				s.Reason, s.Message = caErr.Reason, caErr.Message
+			} else {
+				s.Reason, s.Message = ReasonSecretInvalid, err.Error()
+			}
+			return s
+		}
+		s.Ready, s.Reason = true, ReasonReady
+		s.Message = fmt.Sprintf("signing with CA %s, valid until %s", ca.Certificate.Subject, ca.Certificate.NotAfter.UTC().Format(time.RFC3339))
+	case TypeSelfSigned:
+		s.Ready, s.Reason = true, ReasonReady
+		s.Message = "signs each request with the private key named by its experimental.cert-manager.io/private-key-secret-name annotation"
+	case TypeVault, TypeACME, TypeVenafi:
+		s.Reason = ReasonUnsupportedIssuer
+		s.Message = fmt.Sprintf("signet does not sign with %s issuers", iss.Type)
+	default:
+		s.Reason, s.Message = ReasonInvalidConfig, fmt.Sprintf("%s: unknown issuer type", iss.Ref)
+	}
+	return s
+}
+
+// parseCA parses a Secret once per resource version. Called with c.mu held.
+func (c *Cache) parseCA(key SecretKey, secret *corev1.Secret) (*CA, error) {
+	if p, ok := c.parsedCAs[key]; ok && p.resourceVersion == secret.ResourceVersion {
+		return p.ca, p.err
+	}
+	ca, err := ParseCA(key.String(), secret.Data)
+	c.parsedCAs[key] = parsedCA{resourceVersion: secret.ResourceVersion, ca: ca, err: err}
+	return ca, err
+}
+
+// slimIssuer drops what signet never reads from cached issuers: managed
+// fields and the last-applied annotation are often most of an object.
+func slimIssuer(obj interface{}) (interface{}, error) {
+	u, ok := obj.(*unstructured.Unstructured)
+	if !ok {
+		return obj, nil
+	}
+	u.SetManagedFields(nil)
+	if a := u.GetAnnotations(); a != nil {
+		if _, ok := a[corev1.LastAppliedConfigAnnotation]; ok {
+			delete(a, corev1.LastAppliedConfigAnnotation)
+			u.SetAnnotations(a)
+		}
+	}
+	return u, nil
+}
