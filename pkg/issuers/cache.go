@@ -44,6 +44,8 @@ type State struct {
 type Event struct {
 	Type  watch.EventType
 	State *State
+	// Prev is the State this one replaces; nil for Added.
+	Prev *State
 }
 
 // ErrExpired means a watch asked for changes older than the Cache remembers
@@ -357,7 +359,7 @@ func (c *Cache) recompute(ref Ref) func() {
 		}
 		delete(c.states, ref)
 		gone := *old
-		c.publish(watch.Deleted, &gone)
+		c.publish(watch.Deleted, &gone, old)
 		return c.notifier(ref)
 	}
 	s := c.compute(iss)
@@ -371,9 +373,9 @@ func (c *Cache) recompute(ref Ref) func() {
 	}
 	c.states[ref] = s
 	if old == nil {
-		c.publish(watch.Added, s)
+		c.publish(watch.Added, s, nil)
 	} else {
-		c.publish(watch.Modified, s)
+		c.publish(watch.Modified, s, old)
 	}
 	return c.notifier(ref)
 }

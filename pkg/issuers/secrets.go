@@ -68,7 +68,8 @@ func (w *secretWatcher) acquire(ctx context.Context, key SecretKey) {
 			return secrets.Watch(ctx, o)
 		},
 	}
-	inf := cache.NewSharedIndexInformer(lw, &corev1.Secret{}, 0, cache.Indexers{})
+	// Forward whether the client supports watch-list (fake clients don't).
+	inf := cache.NewSharedIndexInformer(cache.ToListWatcherWithWatchListSemantics(lw, w.client), &corev1.Secret{}, 0, cache.Indexers{})
 	_ = inf.SetTransform(keepCAData)
 	notify := func(interface{}) { w.onChange(key) }
 	_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{

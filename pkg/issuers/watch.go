@@ -69,10 +69,10 @@ func (c *Cache) Watch(resourceVersion uint64) (*Watch, error) {
 
 // publish assigns the next resource version to s, records the event and
 // hands it to every watcher. Called with c.mu held.
-func (c *Cache) publish(t watch.EventType, s *State) {
+func (c *Cache) publish(t watch.EventType, s, prev *State) {
 	c.rv++
 	s.ResourceVersion = c.rv
-	e := Event{Type: t, State: s}
+	e := Event{Type: t, State: s, Prev: prev}
 	if n := len(c.history); n > 0 {
 		if c.histLen < n {
 			c.history[(c.histStart+c.histLen)%n] = e

@@ -1,0 +1,139 @@
+// Package app holds signet-apiserver's flags and process lifecycle: the only
+// code that knows about the process.
+package app
+
+import (
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	utilerrors "k8s.io/apimachinery/pkg/util/errors"
+	"k8s.io/apimachinery/pkg/util/validation"
+	genericoptions "k8s.io/apiserver/pkg/server/options"
+	utilfeature "k8s.io/apiserver/pkg/util/feature"
+	cliflag "k8s.io/component-base/cli/flag"
+	"k8s.io/component-base/logs"
+	logsapi "k8s.io/component-base/logs/api/v1"
+	netutils "k8s.io/utils/net"
+
+	// JSON logging for --logging-format=json.
+	_ "k8s.io/component-base/logs/json/register"
+)
+
+// Options are signet-apiserver's command-line options.
+type Options struct {
+	SecureServing  *genericoptions.SecureServingOptionsWithLoopback
+	Authentication *genericoptions.DelegatingAuthenticationOptions
+	Authorization  *genericoptions.DelegatingAuthorizationOptions
+	Audit          *genericoptions.AuditOptions
+	Features       *genericoptions.FeatureOptions
+	Logs           *logsapi.LoggingConfiguration
+
+	Kubeconfig               string
+	ClientQPS                float32
+	ClientBurst              int
+	ClusterResourceNamespace string
+	MetricsBindAddress       string
+	// ServiceName and ServiceNamespace name the Service kube-apiserver reaches
+	// signet through; a self-signed serving certificate carries its DNS names.
+	ServiceName      string
+	ServiceNamespace string
+}
+
+// NewOptions returns the defaults.
+func NewOptions() *Options {
+	o := &Options{
+		SecureServing:            genericoptions.NewSecureServingOptions().WithLoopback(),
+		Authentication:           genericoptions.NewDelegatingAuthenticationOptions(),
+		Authorization:            genericoptions.NewDelegatingAuthorizationOptions(),
+		Audit:                    genericoptions.NewAuditOptions(),
+		Features:                 genericoptions.NewFeatureOptions(),
+		Logs:                     logs.NewOptions(),
+		ClientQPS:                50,
+		ClientBurst:              100,
+		ClusterResourceNamespace: "cert-manager",
+		MetricsBindAddress:       ":9402",
+		ServiceName:              "signet",
+		ServiceNamespace:         "signet-system",
+	}
+	o.SecureServing.BindPort = 6443
+	o.SecureServing.ServerCert.CertDirectory = ""
+	o.SecureServing.ServerCert.PairName = "signet"
+	// kube-apiserver already applies priority and fairness before it proxies
+	// to signet; doing it again would only need more informers.
+	o.Features.EnablePriorityAndFairness = false
+	return o
+}
+
+// Flags returns the flags, grouped for --help.
+func (o *Options) Flags() cliflag.NamedFlagSets {
+	var fss cliflag.NamedFlagSets
+	o.SecureServing.AddFlags(fss.FlagSet("secure serving"))
+	o.Authentication.AddFlags(fss.FlagSet("authentication"))
+	o.Authorization.AddFlags(fss.FlagSet("authorization"))
+	o.Audit.AddFlags(fss.FlagSet("auditing"))
+	o.Features.AddFlags(fss.FlagSet("features"))
+	logsapi.AddFlags(o.Logs, fss.FlagSet("logging"))
+	utilfeature.DefaultMutableFeatureGate.AddFlag(fss.FlagSet("feature gates"))
+
+	fs := fss.FlagSet("signet")
+	fs.StringVar(&o.Kubeconfig, "kubeconfig", o.Kubeconfig,
+		"Kubeconfig for reading Issuers, ClusterIssuers and their Secrets. Empty: the in-cluster service account.")
+	fs.Float32Var(&o.ClientQPS, "kube-api-qps", o.ClientQPS, "Queries per second signet may send to kube-apiserver.")
+	fs.IntVar(&o.ClientBurst, "kube-api-burst", o.ClientBurst, "Burst of queries signet may send to kube-apiserver above --kube-api-qps.")
+	fs.StringVar(&o.ClusterResourceNamespace, "cluster-resource-namespace", o.ClusterResourceNamespace,
+		"Namespace of the Secrets that ClusterIssuers reference, as in cert-manager.")
+	fs.StringVar(&o.MetricsBindAddress, "metrics-bind-address", o.MetricsBindAddress,
+		"host:port of the plain-HTTP Prometheus metrics endpoint (/metrics only). Empty disables it; metrics stay on the secure port.")
+	fs.StringVar(&o.ServiceName, "service-name", o.ServiceName, "Name of the Service in front of signet, for the self-signed serving certificate's DNS names.")
+	fs.StringVar(&o.ServiceNamespace, "service-namespace", o.ServiceNamespace, "Namespace of that Service.")
+	return fss
+}
+
+// AddFlags adds every flag to fs.
+func (o *Options) AddFlags(fs *pflag.FlagSet, fss cliflag.NamedFlagSets) {
+	for _, f := range fss.FlagSets {
+		fs.AddFlagSet(f)
+	}
+}
+
+// Validate reports every invalid option at once.
+func (o *Options) Validate() error {
+	var errs []error
+	errs = append(errs, o.SecureServing.Validate()...)
+	errs = append(errs, o.Authentication.Validate()...)
+	errs = append(errs, o.Authorization.Validate()...)
+	errs = append(errs, o.Audit.Validate()...)
+	errs = append(errs, o.Features.Validate()...)
+	if err := logsapi.ValidateAndApply(o.Logs, utilfeature.DefaultFeatureGate); err != nil {
+		errs = append(errs, err)
+	}
+	if o.ClientQPS <= 0 || o.ClientBurst <= 0 {
+		errs = append(errs, fmt.Errorf("--kube-api-qps and --kube-api-burst must be positive"))
+	}
+	if msgs := validation.IsDNS1123Label(o.ClusterResourceNamespace); len(msgs) > 0 {
+		errs = append(errs, fmt.Errorf("--cluster-resource-namespace %q: %s", o.ClusterResourceNamespace, strings.Join(msgs, "; ")))
+	}
+	if o.MetricsBindAddress != "" {
+		if _, _, err := net.SplitHostPort(o.MetricsBindAddress); err != nil {
+			errs = append(errs, fmt.Errorf("--metrics-bind-address %q: %v", o.MetricsBindAddress, err))
+		}
+	}
+	return utilerrors.NewAggregate(errs)
+}
+
+// selfSignedNames are the names a generated serving certificate carries.
+func (o *Options) selfSignedNames() (string, []string, []net.IP) {
+	svc := o.ServiceName + "." + o.ServiceNamespace + ".svc"
+	return svc, []string{svc, svc + ".cluster.local", "localhost"}, []net.IP{netutils.ParseIPSloppy("127.0.0.1")}
+}
+
+// metricsServerTimeouts bound the plain-HTTP metrics server.
+const (
+	metricsReadHeaderTimeout = 5 * time.Second
+	metricsWriteTimeout      = 30 * time.Second
+	metricsIdleTimeout       = 90 * time.Second
+	metricsMaxHeaderBytes    = 16 << 10
+)

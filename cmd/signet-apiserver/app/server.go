@@ -1,0 +1,202 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"k8s.io/apiserver/pkg/authentication/authenticator"
+	"k8s.io/apiserver/pkg/authentication/user"
+	openapinamer "k8s.io/apiserver/pkg/endpoints/openapi"
+	genericapiserver "k8s.io/apiserver/pkg/server"
+	"k8s.io/apiserver/pkg/util/compatibility"
+	utilfeature "k8s.io/apiserver/pkg/util/feature"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	cliflag "k8s.io/component-base/cli/flag"
+	"k8s.io/component-base/metrics/legacyregistry"
+	"k8s.io/component-base/term"
+	"k8s.io/component-base/version"
+	"k8s.io/klog/v2"
+
+	"github.com/signet-dev/signet/pkg/apiserver"
+	"github.com/signet-dev/signet/pkg/generated/openapi"
+	"github.com/signet-dev/signet/pkg/issuers"
+)
+
+// NewCommand is the signet-apiserver command.
+func NewCommand(ctx context.Context) *cobra.Command {
+	o := NewOptions()
+	fss := o.Flags()
+	cmd := &cobra.Command{
+		Use:   "signet-apiserver",
+		Short: "Serve certificate signers as a Kubernetes API",
+		Long: `signet-apiserver is an aggregated API server: it serves signers and
+clustersigners (cert-manager.io/v1alpha1), one per cert-manager Issuer and
+ClusterIssuer, computed from them and the CA Secrets they reference.`,
+		SilenceUsage: true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.Validate(); err != nil {
+				return err
+			}
+			cliflag.PrintFlags(cmd.Flags())
+			return Run(cmd.Context(), o)
+		},
+		Args: cobra.NoArgs,
+	}
+	cmd.SetContext(ctx)
+	o.AddFlags(cmd.Flags(), fss)
+	cols, _, _ := term.TerminalSize(cmd.OutOrStdout())
+	cliflag.SetUsageAndHelpFunc(cmd, fss, cols)
+	return cmd
+}
+
+// Run serves until ctx ends.
+func Run(ctx context.Context, o *Options) error {
+	klog.InfoS("Starting signet-apiserver", "version", version.Get().GitVersion)
+	kubeConfig, err := clientConfig(o)
+	if err != nil {
+		return err
+	}
+	kube, err := kubernetes.NewForConfig(kubeConfig)
+	if err != nil {
+		return err
+	}
+	dyn, err := dynamic.NewForConfig(kubeConfig)
+	if err != nil {
+		return err
+	}
+	cache := issuers.New(dyn, kube, issuers.Options{ClusterResourceNamespace: o.ClusterResourceNamespace})
+
+	cfg, err := serverConfig(o, cache)
+	if err != nil {
+		return err
+	}
+	server, err := cfg.Complete().New()
+	if err != nil {
+		return err
+	}
+	server.GenericAPIServer.AddPostStartHookOrDie("start-issuers-cache", func(hc genericapiserver.PostStartHookContext) error {
+		cache.Start(hc)
+		return nil
+	})
+	if o.MetricsBindAddress != "" {
+		if err := serveMetrics(ctx, o.MetricsBindAddress); err != nil {
+			return err
+		}
+	}
+	return server.GenericAPIServer.PrepareRun().RunWithContext(ctx)
+}
+
+func clientConfig(o *Options) (*rest.Config, error) {
+	var (
+		cfg *rest.Config
+		err error
+	)
+	if o.Kubeconfig != "" {
+		cfg, err = clientcmd.BuildConfigFromFlags("", o.Kubeconfig)
+	} else {
+		cfg, err = rest.InClusterConfig()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("kube-apiserver client config (--kubeconfig %q): %w", o.Kubeconfig, err)
+	}
+	cfg.QPS, cfg.Burst = o.ClientQPS, o.ClientBurst
+	cfg.UserAgent = "signet-apiserver/" + version.Get().GitVersion
+	return cfg, nil
+}
+
+func serverConfig(o *Options, cache *issuers.Cache) (*apiserver.Config, error) {
+	host, dns, ips := o.selfSignedNames()
+	if err := o.SecureServing.MaybeDefaultWithSelfSignedCerts(host, dns, ips); err != nil {
+		return nil, fmt.Errorf("self-signed serving certificate: %w", err)
+	}
+	cfg := genericapiserver.NewRecommendedConfig(apiserver.Codecs)
+	cfg.EffectiveVersion = compatibility.DefaultBuildEffectiveVersion()
+	cfg.FeatureGate = utilfeature.DefaultFeatureGate
+
+	namer := openapinamer.NewDefinitionNamer(apiserver.Scheme)
+	cfg.OpenAPIConfig = genericapiserver.DefaultOpenAPIConfig(openapi.GetOpenAPIDefinitions, namer)
+	cfg.OpenAPIConfig.Info.Title = "signet"
+	cfg.OpenAPIConfig.Info.Version = version.Get().GitVersion
+	cfg.OpenAPIV3Config = genericapiserver.DefaultOpenAPIV3Config(openapi.GetOpenAPIDefinitions, namer)
+	cfg.OpenAPIV3Config.Info.Title = "signet"
+	cfg.OpenAPIV3Config.Info.Version = version.Get().GitVersion
+
+	if err := o.SecureServing.ApplyTo(&cfg.SecureServing, &cfg.LoopbackClientConfig); err != nil {
+		return nil, err
+	}
+	if err := o.Authentication.ApplyTo(&cfg.Authentication, cfg.SecureServing, cfg.OpenAPIConfig); err != nil {
+		return nil, err
+	}
+	cfg.Authentication.Authenticator = anonymousOnlyFor(cfg.Authentication.Authenticator, healthPaths)
+	if err := o.Authorization.ApplyTo(&cfg.Authorization); err != nil {
+		return nil, err
+	}
+	if err := o.Audit.ApplyTo(&cfg.Config); err != nil {
+		return nil, err
+	}
+	if err := o.Features.ApplyTo(&cfg.Config, nil, nil); err != nil {
+		return nil, err
+	}
+	return &apiserver.Config{GenericConfig: cfg, ExtraConfig: apiserver.ExtraConfig{Issuers: cache}}, nil
+}
+
+// healthPaths answer unauthenticated probes (kubelet sends no credentials).
+var healthPaths = []string{"/healthz", "/livez", "/readyz"}
+
+// anonymousOnlyFor turns an anonymous request into a 401 unless it is for one
+// of paths. The delegating authenticator always admits anonymous requests (its
+// options offer no per-path conditions), which would turn a missing
+// credential into a 403 from authorization instead of the 401 it is.
+func anonymousOnlyFor(a authenticator.Request, paths []string) authenticator.Request {
+	if a == nil {
+		return nil
+	}
+	return authenticator.RequestFunc(func(req *http.Request) (*authenticator.Response, bool, error) {
+		resp, ok, err := a.AuthenticateRequest(req)
+		if !ok || err != nil || resp == nil || resp.User.GetName() != user.Anonymous {
+			return resp, ok, err
+		}
+		for _, p := range paths {
+			if req.URL.Path == p || strings.HasPrefix(req.URL.Path, p+"/") {
+				return resp, ok, err
+			}
+		}
+		return nil, false, nil
+	})
+}
+
+// serveMetrics serves /metrics, and nothing else, over plain HTTP.
+func serveMetrics(ctx context.Context, addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("--metrics-bind-address %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", legacyregistry.Handler())
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: metricsReadHeaderTimeout,
+		WriteTimeout:      metricsWriteTimeout,
+		IdleTimeout:       metricsIdleTimeout,
+		MaxHeaderBytes:    metricsMaxHeaderBytes,
+	}
+	go func() {
+		<-ctx.Done()
+		_ = srv.Close()
+	}()
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			klog.ErrorS(err, "Metrics server stopped")
+		}
+	}()
+	klog.InfoS("Serving metrics over plain HTTP", "address", ln.Addr().String())
+	return nil
+}
