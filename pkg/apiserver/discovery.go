@@ -74,6 +74,9 @@ func (m *referenceVerbManager) installLegacy(container *restful.Container, seria
 		if ws == nil {
 			return fmt.Errorf("discovery: no web service at %s", root)
 		}
+		// go-restful removes routes only from "dynamic" web services; this runs
+		// before the server serves, so switch it on just for the removal.
+		ws.SetDynamicRoutes(true)
 		removed := 0
 		for _, r := range ws.Routes() {
 			if r.Method == "GET" && (r.Path == root || r.Path == root+"/") {
@@ -83,6 +86,7 @@ func (m *referenceVerbManager) installLegacy(container *restful.Container, seria
 				removed++
 			}
 		}
+		ws.SetDynamicRoutes(false)
 		if removed != 1 {
 			return fmt.Errorf("discovery: expected one GET route at %s, found %d", root, removed)
 		}

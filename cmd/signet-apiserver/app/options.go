@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/pflag"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/validation"
 	genericoptions "k8s.io/apiserver/pkg/server/options"
 	utilfeature "k8s.io/apiserver/pkg/util/feature"
@@ -21,6 +22,11 @@ import (
 	// JSON logging for --logging-format=json.
 	_ "k8s.io/component-base/logs/json/register"
 )
+
+func init() {
+	// --logging-format, contextual logging and friends are feature-gated.
+	utilruntime.Must(logsapi.AddFeatureGates(utilfeature.DefaultMutableFeatureGate))
+}
 
 // Options are signet-apiserver's command-line options.
 type Options struct {
