@@ -21,7 +21,7 @@ build:
 
 ## run: etcd + kube-apiserver + signet + demo issuers on loopback; Ctrl-C stops everything
 run: tools build
-	$(GO) run ./hack/local-up
+	SIGNET_BIN_DIR=$(BIN) $(GO) run ./hack/local-up
 
 ## codegen: regenerate deepcopy, conversion, defaults, openapi, clientset, listers, informers
 codegen:
