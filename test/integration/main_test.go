@@ -7,7 +7,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -58,11 +57,20 @@ func run(m *testing.M) int {
 	env.dyn = dynamic.NewForConfigOrDie(cp.AdminConfig)
 	env.signer = versioned.NewForConfigOrDie(cp.AdminConfig)
 
-	if err := installCRDs(ctx, cp); err != nil {
+	crds, err := framework.IssuerCRDDir()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	s, err := framework.StartSignet(ctx, cp, framework.SignetOptions{})
+	if _, err := cp.InstallCRDs(ctx, crds); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	// A short lease, so that a restarted signet takes over in seconds.
+	s, err := framework.StartSignet(ctx, cp, framework.SignetOptions{ExtraArgs: []string{
+		"--leader-elect-lease-duration=4s", "--leader-elect-renew-deadline=3s", "--leader-elect-retry-period=500ms",
+		"--leader-elect-resource-namespace=signet-system",
+	}})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -73,21 +81,6 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, cp.LogTails(40))
 	}
 	return code
-}
-
-func installCRDs(ctx context.Context, cp *framework.ControlPlane) error {
-	root, err := framework.RepoRoot()
-	if err != nil {
-		return err
-	}
-	if _, stderr, err := cp.Kubectl(ctx, "apply", "-f", filepath.Join(root, "artifacts", "crds")); err != nil {
-		return fmt.Errorf("applying CRDs: %v: %s", err, stderr)
-	}
-	if _, stderr, err := cp.Kubectl(ctx, "wait", "--for=condition=Established", "--timeout=60s",
-		"crd/issuers.cert-manager.io", "crd/clusterissuers.cert-manager.io"); err != nil {
-		return fmt.Errorf("waiting for CRDs: %v: %s", err, stderr)
-	}
-	return nil
 }
 
 // kubectl runs the built kubectl as admin and fails the test on error.

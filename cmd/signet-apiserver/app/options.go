@@ -5,16 +5,20 @@ package app
 import (
 	"fmt"
 	"net"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/validation"
 	genericoptions "k8s.io/apiserver/pkg/server/options"
 	utilfeature "k8s.io/apiserver/pkg/util/feature"
 	cliflag "k8s.io/component-base/cli/flag"
+	componentbaseconfig "k8s.io/component-base/config"
+	"k8s.io/component-base/config/options"
 	"k8s.io/component-base/logs"
 	logsapi "k8s.io/component-base/logs/api/v1"
 	netutils "k8s.io/utils/net"
@@ -46,6 +50,13 @@ type Options struct {
 	// signet through; a self-signed serving certificate carries its DNS names.
 	ServiceName      string
 	ServiceNamespace string
+
+	// The CSR controller, run by the leader only.
+	LeaderElection              componentbaseconfig.LeaderElectionConfiguration
+	Workers                     int
+	MaxDuration                 time.Duration
+	WriteCAAnnotation           bool
+	ClusterSignerReferenceCheck bool
 }
 
 // NewOptions returns the defaults.
@@ -57,12 +68,22 @@ func NewOptions() *Options {
 		Audit:                    genericoptions.NewAuditOptions(),
 		Features:                 genericoptions.NewFeatureOptions(),
 		Logs:                     logs.NewOptions(),
-		ClientQPS:                50,
-		ClientBurst:              100,
+		ClientQPS:                500,
+		ClientBurst:              1000,
 		ClusterResourceNamespace: "cert-manager",
 		MetricsBindAddress:       ":9402",
 		ServiceName:              "signet",
 		ServiceNamespace:         "signet-system",
+		LeaderElection: componentbaseconfig.LeaderElectionConfiguration{
+			LeaderElect:       true,
+			LeaseDuration:     metav1.Duration{Duration: 15 * time.Second},
+			RenewDeadline:     metav1.Duration{Duration: 10 * time.Second},
+			RetryPeriod:       metav1.Duration{Duration: 2 * time.Second},
+			ResourceLock:      "leases",
+			ResourceName:      "signet",
+			ResourceNamespace: podNamespace(),
+		},
+		Workers: 16,
 	}
 	o.SecureServing.BindPort = 6443
 	o.SecureServing.ServerCert.CertDirectory = ""
@@ -93,6 +114,14 @@ func (o *Options) Flags() cliflag.NamedFlagSets {
 		"Namespace of the Secrets that ClusterIssuers reference, as in cert-manager.")
 	fs.StringVar(&o.MetricsBindAddress, "metrics-bind-address", o.MetricsBindAddress,
 		"host:port of the plain-HTTP Prometheus metrics endpoint (/metrics only). Empty disables it; metrics stay on the secure port.")
+	fs.IntVar(&o.Workers, "concurrent-workers", o.Workers, "How many CertificateSigningRequests the controller handles at once.")
+	fs.DurationVar(&o.MaxDuration, "max-duration", o.MaxDuration,
+		"Cap on the validity of every certificate signet issues, whatever the request asks. 0: no cap beyond the CA's own NotAfter.")
+	fs.BoolVar(&o.WriteCAAnnotation, "write-ca-annotation", o.WriteCAAnnotation,
+		"Write the issuing CA, base64 PEM, to the experimental.cert-manager.io/ca annotation of each issued CSR (needs update on CSRs).")
+	fs.BoolVar(&o.ClusterSignerReferenceCheck, "cluster-signer-reference-check", o.ClusterSignerReferenceCheck,
+		"Also require the requester to have the reference verb on clustersigners/<name> for ClusterIssuer signer names.")
+	options.BindLeaderElectionFlags(&o.LeaderElection, fss.FlagSet("leader election"))
 	fs.StringVar(&o.ServiceName, "service-name", o.ServiceName, "Name of the Service in front of signet, for the self-signed serving certificate's DNS names.")
 	fs.StringVar(&o.ServiceNamespace, "service-namespace", o.ServiceNamespace, "Namespace of that Service.")
 	return fss
@@ -116,6 +145,15 @@ func (o *Options) Validate() error {
 	if err := logsapi.ValidateAndApply(o.Logs, utilfeature.DefaultFeatureGate); err != nil {
 		errs = append(errs, err)
 	}
+	if o.Workers <= 0 {
+		errs = append(errs, fmt.Errorf("--concurrent-workers must be positive"))
+	}
+	if o.MaxDuration < 0 {
+		errs = append(errs, fmt.Errorf("--max-duration must not be negative"))
+	}
+	if o.LeaderElection.LeaderElect && o.LeaderElection.ResourceNamespace == "" {
+		errs = append(errs, fmt.Errorf("--leader-elect-resource-namespace is required with --leader-elect"))
+	}
 	if o.ClientQPS <= 0 || o.ClientBurst <= 0 {
 		errs = append(errs, fmt.Errorf("--kube-api-qps and --kube-api-burst must be positive"))
 	}
@@ -128,6 +166,18 @@ func (o *Options) Validate() error {
 		}
 	}
 	return utilerrors.NewAggregate(errs)
+}
+
+// podNamespace is the namespace signet runs in, from the service account
+// mount, else signet-system.
+func podNamespace() string {
+	if ns := os.Getenv("POD_NAMESPACE"); ns != "" {
+		return ns
+	}
+	if b, err := os.ReadFile("/var/run/secrets/kubernetes.io/serviceaccount/namespace"); err == nil && len(b) > 0 {
+		return strings.TrimSpace(string(b))
+	}
+	return "signet-system"
 }
 
 // selfSignedNames are the names a generated serving certificate carries.

@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/client-go/tools/leaderelection"
 	cliflag "k8s.io/component-base/cli/flag"
 	"k8s.io/component-base/metrics/legacyregistry"
 	"k8s.io/component-base/term"
@@ -82,9 +83,16 @@ func Run(ctx context.Context, o *Options) error {
 	if err != nil {
 		return err
 	}
+	leaderHealth := leaderelection.NewLeaderHealthzAdaptor(o.LeaderElection.LeaseDuration.Duration / 2)
+	if err := server.GenericAPIServer.AddLivezChecks(0, leaderHealth); err != nil {
+		return err
+	}
 	server.GenericAPIServer.AddPostStartHookOrDie("start-issuers-cache", func(hc genericapiserver.PostStartHookContext) error {
 		cache.Start(hc)
 		return nil
+	})
+	server.GenericAPIServer.AddPostStartHookOrDie("start-csr-controller", func(hc genericapiserver.PostStartHookContext) error {
+		return runController(hc, o, kube, cache, leaderHealth)
 	})
 	if o.MetricsBindAddress != "" {
 		if err := serveMetrics(ctx, o.MetricsBindAddress); err != nil {

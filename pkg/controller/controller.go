@@ -1,0 +1,217 @@
+// Package controller fulfils approved CertificateSigningRequests whose
+// signerName names a cert-manager Issuer or ClusterIssuer. It decides and
+// writes; the certificates themselves come from pkg/signers.
+package controller
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	certificatesv1 "k8s.io/api/certificates/v1"
+	corev1 "k8s.io/api/core/v1"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/apimachinery/pkg/util/wait"
+	certinformers "k8s.io/client-go/informers/certificates/v1"
+	"k8s.io/client-go/kubernetes"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
+
+	"github.com/signet-dev/signet/pkg/issuers"
+	"github.com/signet-dev/signet/pkg/signers"
+)
+
+// Options configure the controller.
+type Options struct {
+	// ClusterResourceNamespace holds ClusterIssuers' Secrets (and the private
+	// keys SelfSigned ClusterIssuer requests name).
+	ClusterResourceNamespace string
+	// Policy is what every certificate obeys (duration cap, backdating).
+	Policy signers.Policy
+	// WriteCAAnnotation writes experimental.cert-manager.io/ca on issued CSRs.
+	WriteCAAnnotation bool
+	// ClusterSignerReferenceCheck requires reference on clustersigners too.
+	ClusterSignerReferenceCheck bool
+	// Workers is how many CSRs are handled at once.
+	Workers int
+	Clock   clock.Clock
+}
+
+// Controller signs approved CSRs for issuers.cert-manager.io/* and
+// clusterissuers.cert-manager.io/* signer names.
+type Controller struct {
+	opts     Options
+	kube     kubernetes.Interface
+	issuers  *issuers.Cache
+	csrs     cache.Indexer
+	synced   cache.InformerSynced
+	queue    workqueue.TypedRateLimitingInterface[string]
+	recorder record.EventRecorder
+	events   record.EventBroadcaster
+
+	// waitingApproval remembers which CSRs already got their one
+	// WaitingApproval event; entries go when the CSR is approved or deleted.
+	waitingApproval sync.Map
+}
+
+const signerNameIndex = "signerName"
+
+// New wires the controller to a CSR informer (which the caller starts) and
+// the issuers read model.
+func New(kube kubernetes.Interface, csrInformer certinformers.CertificateSigningRequestInformer, cache_ *issuers.Cache, opts Options) (*Controller, error) {
+	if opts.Workers <= 0 {
+		opts.Workers = 16
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.RealClock{}
+	}
+	if opts.ClusterResourceNamespace == "" {
+		opts.ClusterResourceNamespace = "cert-manager"
+	}
+	events := record.NewBroadcaster(record.WithContext(context.Background()))
+	c := &Controller{
+		opts:    opts,
+		kube:    kube,
+		issuers: cache_,
+		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
+			workqueue.DefaultTypedControllerRateLimiter[string](),
+			workqueue.TypedRateLimitingQueueConfig[string]{Name: "certificatesigningrequests"}),
+		events:   events,
+		recorder: events.NewRecorder(schemeForEvents, corev1.EventSource{Component: "signet"}),
+	}
+	inf := csrInformer.Informer()
+	// CSRs for other signers (kubelets', say) are kept as little more than a
+	// name: they are never read again, and there may be many.
+	if err := inf.SetTransform(slimCSR); err != nil {
+		return nil, err
+	}
+	if err := inf.AddIndexers(cache.Indexers{signerNameIndex: func(obj interface{}) ([]string, error) {
+		csr, ok := obj.(*certificatesv1.CertificateSigningRequest)
+		if !ok {
+			return nil, nil
+		}
+		return []string{csr.Spec.SignerName}, nil
+	}}); err != nil {
+		return nil, err
+	}
+	if _, err := inf.AddEventHandler(cache.FilteringResourceEventHandler{
+		FilterFunc: func(obj interface{}) bool {
+			if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+				obj = d.Obj
+			}
+			csr, ok := obj.(*certificatesv1.CertificateSigningRequest)
+			if !ok {
+				return false
+			}
+			_, ours := issuers.ParseSignerName(csr.Spec.SignerName)
+			return ours
+		},
+		Handler: cache.ResourceEventHandlerFuncs{
+			AddFunc:    c.enqueue,
+			UpdateFunc: func(_, obj interface{}) { c.enqueue(obj) },
+			DeleteFunc: c.forget,
+		},
+	}); err != nil {
+		return nil, err
+	}
+	c.csrs = inf.GetIndexer()
+	c.synced = inf.HasSynced
+	// A CSR waiting for its issuer, or for the issuer's CA Secret, is retried
+	// as soon as either changes.
+	cache_.OnChange(c.enqueueSigner)
+	return c, nil
+}
+
+func (c *Controller) enqueue(obj interface{}) {
+	key, err := cache.MetaNamespaceKeyFunc(obj)
+	if err != nil {
+		utilruntime.HandleError(err)
+		return
+	}
+	c.queue.Add(key)
+}
+
+func (c *Controller) forget(obj interface{}) {
+	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj = d.Obj
+	}
+	if csr, ok := obj.(*certificatesv1.CertificateSigningRequest); ok {
+		c.waitingApproval.Delete(csr.UID)
+	}
+}
+
+// enqueueSigner requeues the unfinished CSRs that name ref.
+func (c *Controller) enqueueSigner(ref issuers.Ref) {
+	objs, err := c.csrs.ByIndex(signerNameIndex, ref.SignerName())
+	if err != nil {
+		return
+	}
+	for _, obj := range objs {
+		if csr, ok := obj.(*certificatesv1.CertificateSigningRequest); ok && len(csr.Status.Certificate) == 0 {
+			c.enqueue(csr)
+		}
+	}
+}
+
+// Run processes CSRs until ctx ends.
+func (c *Controller) Run(ctx context.Context) {
+	defer utilruntime.HandleCrash()
+	defer c.queue.ShutDown()
+	c.events.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: c.kube.CoreV1().Events("")})
+	defer c.events.Shutdown()
+
+	logger := klog.FromContext(ctx)
+	logger.Info("Starting CSR controller", "workers", c.opts.Workers)
+	if !cache.WaitForNamedCacheSync("certificatesigningrequests", ctx.Done(), c.synced, c.issuers.HasSynced) {
+		return
+	}
+	var wg sync.WaitGroup
+	for range c.opts.Workers {
+		wg.Go(func() { wait.UntilWithContext(ctx, c.work, time.Second) })
+	}
+	<-ctx.Done()
+	logger.Info("Stopping CSR controller")
+	c.queue.ShutDown()
+	wg.Wait()
+}
+
+func (c *Controller) work(ctx context.Context) {
+	for c.next(ctx) {
+	}
+}
+
+func (c *Controller) next(ctx context.Context) bool {
+	key, quit := c.queue.Get()
+	if quit {
+		return false
+	}
+	defer c.queue.Done(key)
+	if err := c.sync(ctx, key); err != nil {
+		utilruntime.HandleErrorWithContext(ctx, err, "Syncing CertificateSigningRequest", "csr", key)
+		c.queue.AddRateLimited(key)
+		return true
+	}
+	c.queue.Forget(key)
+	return true
+}
+
+// slimCSR strips managed fields from every CSR, and from CSRs for other
+// signers everything but what the filter and index read.
+func slimCSR(obj interface{}) (interface{}, error) {
+	csr, ok := obj.(*certificatesv1.CertificateSigningRequest)
+	if !ok {
+		return obj, nil
+	}
+	csr.ManagedFields = nil
+	if _, ours := issuers.ParseSignerName(csr.Spec.SignerName); ours {
+		return csr, nil
+	}
+	slim := &certificatesv1.CertificateSigningRequest{}
+	slim.Name, slim.UID, slim.ResourceVersion = csr.Name, csr.UID, csr.ResourceVersion
+	slim.Spec.SignerName = csr.Spec.SignerName
+	return slim, nil
+}

@@ -1,0 +1,83 @@
+// Package ca signs with a cert-manager CA issuer: the key and certificate
+// chain of the issuer's Secret.
+package ca
+
+import (
+	"crypto/rand"
+	"crypto/x509"
+	"fmt"
+	"time"
+
+	"github.com/signet-dev/signet/pkg/issuers"
+	"github.com/signet-dev/signet/pkg/signers"
+)
+
+type signer struct {
+	ca  *issuers.CA
+	cfg issuers.CAConfig
+	// intermediates is the PEM that follows the leaf in status.certificate:
+	// tls.crt's chain, in order, without self-signed certificates.
+	intermediates []byte
+}
+
+// New returns a Signer for a parsed CA Secret and the issuer's spec.ca. It
+// keeps ca; cfg may be nil.
+func New(ca *issuers.CA, cfg *issuers.CAConfig) signers.Signer {
+	s := &signer{ca: ca}
+	if cfg != nil {
+		s.cfg = *cfg
+	}
+	var ders [][]byte
+	for _, c := range ca.Chain {
+		// The root is the trust anchor the client already has (it is
+		// CAPEM); sending it again is at best useless (cert-manager drops it too).
+		if !signers.IsSelfSigned(c) {
+			ders = append(ders, c.Raw)
+		}
+	}
+	s.intermediates = signers.EncodeCertificates(ders...)
+	return s
+}
+
+// Sign signs t with the CA key. The validity is t's, shortened to fit inside
+// the CA certificate's: NotBefore no earlier than the CA's NotBefore,
+// NotAfter no later than its NotAfter. A CA certificate that is not valid at
+// now is an error wrapping signers.ErrCANotValid, not a Failure.
+func (s *signer) Sign(t *signers.Template, now time.Time) (*signers.Result, error) {
+	ca := s.ca.Certificate
+	if now.Before(ca.NotBefore) {
+		return nil, fmt.Errorf("%w: CA certificate %s is not valid before %s", signers.ErrCANotValid, ca.Subject, ca.NotBefore.UTC().Format(time.RFC3339))
+	}
+	if !now.Before(ca.NotAfter) {
+		return nil, fmt.Errorf("%w: CA certificate %s expired at %s", signers.ErrCANotValid, ca.Subject, ca.NotAfter.UTC().Format(time.RFC3339))
+	}
+
+	tmpl := *t.Cert
+	if tmpl.NotBefore.Before(ca.NotBefore) {
+		tmpl.NotBefore = ca.NotBefore
+	}
+	if tmpl.NotAfter.After(ca.NotAfter) {
+		tmpl.NotAfter = ca.NotAfter
+	}
+	// crypto/x509 takes the AuthorityKeyId from the parent only when the
+	// subjects differ; set it so that a leaf named like its CA gets one too.
+	tmpl.AuthorityKeyId = ca.SubjectKeyId
+	tmpl.CRLDistributionPoints = s.cfg.CRLDistributionPoints
+	tmpl.OCSPServer = s.cfg.OCSPServers
+	tmpl.IssuingCertificateURL = s.cfg.IssuingCertificateURLs
+
+	der, err := x509.CreateCertificate(rand.Reader, &tmpl, ca, t.PublicKey, s.ca.Key)
+	if err != nil {
+		return nil, &signers.Failure{Reason: signers.ReasonSigningError, Message: fmt.Sprintf("signing the certificate with CA %s: %v", ca.Subject, err)}
+	}
+	leaf := signers.EncodeCertificates(der)
+	out := make([]byte, 0, len(leaf)+len(s.intermediates))
+	out = append(append(out, leaf...), s.intermediates...)
+	return &signers.Result{
+		CertificatePEM: out,
+		CAPEM:          s.ca.CAPEM,
+		// As encoded: whole seconds.
+		NotBefore: tmpl.NotBefore.UTC().Truncate(time.Second),
+		NotAfter:  tmpl.NotAfter.UTC().Truncate(time.Second),
+	}, nil
+}

@@ -1,0 +1,50 @@
+// Package signers turns a request to sign into a certificate: BuildTemplate
+// applies signet's policy to a PKCS#10 request, and a Signer (one subpackage
+// per cert-manager issuer type: ca, selfsigned) signs the template. Nothing
+// here talks to Kubernetes; the CSR controller and the sign subresource
+// decide, call these, and write.
+package signers
+
+import (
+	"crypto/x509"
+	"encoding/pem"
+	"time"
+)
+
+// Signer signs templates with one issuer's key.
+type Signer interface {
+	// Sign signs t at time now. A *Failure means the request can never be
+	// signed by this signer; any other error may pass (see ErrCANotValid).
+	Sign(t *Template, now time.Time) (*Result, error)
+}
+
+// Result is a signed certificate.
+type Result struct {
+	// CertificatePEM is status.certificate: the leaf, then the intermediates
+	// up to (not including) the root.
+	CertificatePEM []byte
+	// CAPEM is the trust anchor for the chain, for the ca annotation.
+	CAPEM []byte
+	// NotBefore and NotAfter are the leaf's validity.
+	NotBefore, NotAfter time.Time
+}
+
+// EncodeCertificates encodes DER certificates as one PEM bundle.
+func EncodeCertificates(ders ...[]byte) []byte {
+	var n int
+	for _, d := range ders {
+		n += len(d)*4/3 + 128
+	}
+	out := make([]byte, 0, n)
+	for _, d := range ders {
+		out = append(out, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: d})...)
+	}
+	return out
+}
+
+// IsSelfSigned reports whether c is a self-signed certificate: its issuer is
+// its subject and its own key verifies its signature.
+func IsSelfSigned(c *x509.Certificate) bool {
+	return string(c.RawIssuer) == string(c.RawSubject) &&
+		c.CheckSignature(c.SignatureAlgorithm, c.RawTBSCertificate, c.Signature) == nil
+}
