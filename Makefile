@@ -7,7 +7,7 @@ GO ?= go
 # Integration tests start real etcd + kube-apiserver processes; give them room.
 INTEGRATION_TIMEOUT ?= 30m
 
-.PHONY: all build tools run test test-unit test-integration verify codegen verify-codegen fmt vet clean
+.PHONY: all build tools run test test-unit test-fuzz test-integration verify codegen verify-codegen fmt vet clean
 
 all: build
 
@@ -43,11 +43,19 @@ verify: verify-codegen vet
 test-unit:
 	$(GO) test -race -count=1 $$($(GO) list ./... | grep -v /test/)
 
+## test-fuzz: run each fuzz target for FUZZTIME; corpora are under test/fuzz
+FUZZTIME ?= 10s
+FUZZ_TARGETS := pkg/issuers:FuzzParseSignerName pkg/signers:FuzzBuildTemplate pkg/signers:FuzzRequestedDuration
+test-fuzz:
+	for t in $(FUZZ_TARGETS); do \
+	  $(GO) test ./$${t%%:*} -run='^$$' -fuzz="^$${t##*:}$$" -fuzztime=$(FUZZTIME) || exit 1; \
+	done
+
 test-integration: tools build
 	SIGNET_BIN_DIR=$(BIN) $(GO) test -count=1 -timeout $(INTEGRATION_TIMEOUT) ./test/...
 
 ## test: unit tests, codegen/format/vet verification, integration and kubectl end-to-end tests
-test: verify test-unit test-integration
+test: verify test-unit test-fuzz test-integration
 
 clean:
 	rm -rf _output

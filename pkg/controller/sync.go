@@ -135,6 +135,13 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	}
 
 	result, err := signer.Sign(tmpl, c.opts.Clock.Now())
+	if errors.Is(err, signers.ErrCANotValid) {
+		// The CA expired (or is not valid yet) since the issuer was last
+		// judged ready: wait for a rotated CA rather than fail the request.
+		c.recorder.Eventf(csr, corev1.EventTypeWarning, ReasonIssuerNotReady, "%s: %v", ref, err)
+		observe(ref, typ, resultWaiting)
+		return err
+	}
 	if failure := asFailure(err); failure != nil {
 		return c.fail(ctx, csr, ref, typ, failure.Reason, failure.Message)
 	} else if err != nil {

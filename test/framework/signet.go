@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/retry"
 	apiregistrationv1 "k8s.io/kube-aggregator/pkg/apis/apiregistration/v1"
 	aggregator "k8s.io/kube-aggregator/pkg/client/clientset_generated/clientset"
 )
@@ -196,18 +197,20 @@ func (s *Signet) register(ctx context.Context) error {
 		},
 	}
 	services := kube.CoreV1().Services(SignetNamespace)
-	if cur, err := services.Get(ctx, SignetServiceName, metav1.GetOptions{}); apierrors.IsNotFound(err) {
-		_, err = services.Create(ctx, svc, metav1.CreateOptions{})
-		if err != nil {
-			return fmt.Errorf("creating service %s/%s: %w", SignetNamespace, SignetServiceName, err)
+	// Controllers write these objects' status concurrently: retry conflicts.
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		cur, err := services.Get(ctx, SignetServiceName, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			_, err = services.Create(ctx, svc, metav1.CreateOptions{})
+			return err
+		} else if err != nil {
+			return err
 		}
-	} else if err != nil {
-		return err
-	} else {
 		cur.Spec = svc.Spec
-		if _, err := services.Update(ctx, cur, metav1.UpdateOptions{}); err != nil {
-			return fmt.Errorf("updating service %s/%s: %w", SignetNamespace, SignetServiceName, err)
-		}
+		_, err = services.Update(ctx, cur, metav1.UpdateOptions{})
+		return err
+	}); err != nil {
+		return fmt.Errorf("registering service %s/%s: %w", SignetNamespace, SignetServiceName, err)
 	}
 
 	apiSvc := &apiregistrationv1.APIService{
@@ -228,17 +231,19 @@ func (s *Signet) register(ctx context.Context) error {
 		},
 	}
 	apiServices := agg.ApiregistrationV1().APIServices()
-	if cur, err := apiServices.Get(ctx, apiSvc.Name, metav1.GetOptions{}); apierrors.IsNotFound(err) {
-		if _, err := apiServices.Create(ctx, apiSvc, metav1.CreateOptions{}); err != nil {
-			return fmt.Errorf("creating APIService %s: %w", apiSvc.Name, err)
+	if err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		cur, err := apiServices.Get(ctx, apiSvc.Name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			_, err = apiServices.Create(ctx, apiSvc, metav1.CreateOptions{})
+			return err
+		} else if err != nil {
+			return err
 		}
-	} else if err != nil {
-		return err
-	} else {
 		cur.Spec = apiSvc.Spec
-		if _, err := apiServices.Update(ctx, cur, metav1.UpdateOptions{}); err != nil {
-			return fmt.Errorf("updating APIService %s: %w", apiSvc.Name, err)
-		}
+		_, err = apiServices.Update(ctx, cur, metav1.UpdateOptions{})
+		return err
+	}); err != nil {
+		return fmt.Errorf("registering APIService %s: %w", apiSvc.Name, err)
 	}
 	return nil
 }

@@ -25,6 +25,39 @@ import (
 	"github.com/signet-dev/signet/test/framework"
 )
 
+// baseSignetArgs: a short lease, so that a restarted signet takes over in seconds.
+var baseSignetArgs = []string{
+	"--leader-elect-lease-duration=4s", "--leader-elect-renew-deadline=3s", "--leader-elect-retry-period=500ms",
+	"--leader-elect-resource-namespace=signet-system",
+}
+
+// withSignet runs f with the shared signet replaced by one started with
+// extra flags, and puts the usual one back afterwards.
+func withSignet(t *testing.T, extra []string, f func()) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	env.signet.Stop()
+	var s *framework.Signet
+	// Put the shared signet back whatever happens, or every later test fails.
+	defer func() {
+		if s != nil {
+			s.Stop()
+		}
+		back, err := framework.StartSignet(ctx, env.cp, framework.SignetOptions{ExtraArgs: baseSignetArgs})
+		if err != nil {
+			t.Fatalf("restarting the shared signet: %v", err)
+		}
+		env.signet = back
+	}()
+	var err error
+	s, err = framework.StartSignet(ctx, env.cp, framework.SignetOptions{ExtraArgs: append(append([]string{}, baseSignetArgs...), extra...)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f()
+}
+
 var env struct {
 	cp     *framework.ControlPlane
 	signet *framework.Signet
@@ -66,11 +99,7 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	// A short lease, so that a restarted signet takes over in seconds.
-	s, err := framework.StartSignet(ctx, cp, framework.SignetOptions{ExtraArgs: []string{
-		"--leader-elect-lease-duration=4s", "--leader-elect-renew-deadline=3s", "--leader-elect-retry-period=500ms",
-		"--leader-elect-resource-namespace=signet-system",
-	}})
+	s, err := framework.StartSignet(ctx, cp, framework.SignetOptions{ExtraArgs: baseSignetArgs})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
