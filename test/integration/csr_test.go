@@ -2,6 +2,7 @@ package integration
 
 import (
 	"context"
+	"crypto"
 	"crypto/x509"
 	"net"
 	"net/url"
@@ -152,6 +153,11 @@ func TestSelfSignedIssuer(t *testing.T) {
 	if err := c.CheckSignature(c.SignatureAlgorithm, c.RawTBSCertificate, c.Signature); err != nil {
 		t.Errorf("self signature: %v", err)
 	}
+	// The certificate is its own trust anchor.
+	opensslVerify(t, o.csr.Status.Certificate, o.csr.Status.Certificate)
+	if !issuersPublicKeyEqual(c, key) {
+		t.Error("certificate is not for the requester's key")
+	}
 }
 
 // TestKeyTypes signs requests of every key type with a P-256 CA, and a P-256
@@ -287,4 +293,9 @@ rules:
 		}
 		waitEvent(t, names[user], "DeniedReference")
 	}
+}
+
+func issuersPublicKeyEqual(c *x509.Certificate, key interface{ Public() crypto.PublicKey }) bool {
+	pub, ok := c.PublicKey.(interface{ Equal(crypto.PublicKey) bool })
+	return ok && pub.Equal(key.Public())
 }
