@@ -35,6 +35,7 @@ func addKnownTypes(scheme *runtime.Scheme) error {
 		&SignerList{},
 		&ClusterSigner{},
 		&ClusterSignerList{},
+		&SigningRequest{},
 	)
 	return nil
 }

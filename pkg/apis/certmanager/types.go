@@ -112,3 +112,29 @@ type ClusterSignerList struct {
 
 	Items []ClusterSigner
 }
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// SigningRequest asks a signer to sign a certificate request synchronously.
+type SigningRequest struct {
+	metav1.TypeMeta
+	metav1.ObjectMeta
+	Spec   SigningRequestSpec
+	Status SigningRequestStatus
+}
+
+// SigningRequestSpec is what to sign.
+type SigningRequestSpec struct {
+	Request           []byte
+	ExpirationSeconds *int32
+	Usages            []string
+	IsCA              bool
+}
+
+// SigningRequestStatus is the signed result.
+type SigningRequestStatus struct {
+	Certificate []byte
+	CA          []byte
+	NotBefore   metav1.Time
+	NotAfter    metav1.Time
+}

@@ -32,6 +32,9 @@ func GetOpenAPIDefinitions(ref common.ReferenceCallback) map[string]common.OpenA
 		v1alpha1.SignerList{}.OpenAPIModelName():           schema_pkg_apis_certmanager_v1alpha1_SignerList(ref),
 		v1alpha1.SignerSpec{}.OpenAPIModelName():           schema_pkg_apis_certmanager_v1alpha1_SignerSpec(ref),
 		v1alpha1.SignerStatus{}.OpenAPIModelName():         schema_pkg_apis_certmanager_v1alpha1_SignerStatus(ref),
+		v1alpha1.SigningRequest{}.OpenAPIModelName():       schema_pkg_apis_certmanager_v1alpha1_SigningRequest(ref),
+		v1alpha1.SigningRequestSpec{}.OpenAPIModelName():   schema_pkg_apis_certmanager_v1alpha1_SigningRequestSpec(ref),
+		v1alpha1.SigningRequestStatus{}.OpenAPIModelName(): schema_pkg_apis_certmanager_v1alpha1_SigningRequestStatus(ref),
 		resource.Quantity{}.OpenAPIModelName():             schema_apimachinery_pkg_api_resource_Quantity(ref),
 		v1.APIGroup{}.OpenAPIModelName():                   schema_pkg_apis_meta_v1_APIGroup(ref),
 		v1.APIGroupList{}.OpenAPIModelName():               schema_pkg_apis_meta_v1_APIGroupList(ref),
@@ -477,6 +480,166 @@ func schema_pkg_apis_certmanager_v1alpha1_SignerStatus(ref common.ReferenceCallb
 		},
 		Dependencies: []string{
 			v1alpha1.CertificateAuthority{}.OpenAPIModelName(), v1.Condition{}.OpenAPIModelName()},
+	}
+}
+
+func schema_pkg_apis_certmanager_v1alpha1_SigningRequest(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "SigningRequest asks a signer to sign a certificate request synchronously: POST it to signers/<name>/sign or clustersigners/<name>/sign and the response carries the certificate. Permission to create that subresource is the approval. Nothing is stored.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"kind": {
+						SchemaProps: spec.SchemaProps{
+							Description: "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"apiVersion": {
+						SchemaProps: spec.SchemaProps{
+							Description: "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources",
+							Type:        []string{"string"},
+							Format:      "",
+						},
+					},
+					"metadata": {
+						SchemaProps: spec.SchemaProps{
+							Default: map[string]interface{}{},
+							Ref:     ref(v1.ObjectMeta{}.OpenAPIModelName()),
+						},
+					},
+					"spec": {
+						SchemaProps: spec.SchemaProps{
+							Description: "spec is the request.",
+							Default:     map[string]interface{}{},
+							Ref:         ref(v1alpha1.SigningRequestSpec{}.OpenAPIModelName()),
+						},
+					},
+					"status": {
+						SchemaProps: spec.SchemaProps{
+							Description: "status is the result, set in the response.",
+							Default:     map[string]interface{}{},
+							Ref:         ref(v1alpha1.SigningRequestStatus{}.OpenAPIModelName()),
+						},
+					},
+				},
+				Required: []string{"spec"},
+			},
+		},
+		Dependencies: []string{
+			v1alpha1.SigningRequestSpec{}.OpenAPIModelName(), v1alpha1.SigningRequestStatus{}.OpenAPIModelName(), v1.ObjectMeta{}.OpenAPIModelName()},
+	}
+}
+
+func schema_pkg_apis_certmanager_v1alpha1_SigningRequestSpec(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "SigningRequestSpec is what to sign, with the same policy as a CertificateSigningRequest to the same signer.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"request": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "request is a PEM-encoded PKCS#10 certificate request (\"CERTIFICATE REQUEST\" block); base64 in JSON. Its signature must verify.",
+							Type:        []string{"string"},
+							Format:      "byte",
+						},
+					},
+					"expirationSeconds": {
+						SchemaProps: spec.SchemaProps{
+							Description: "expirationSeconds is the requested validity. Default 90 days, at least 600; capped by the signer's --max-duration and the CA's expiry.",
+							Type:        []string{"integer"},
+							Format:      "int32",
+						},
+					},
+					"usages": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "usages are certificates.k8s.io key usages such as \"digital signature\", \"key encipherment\", \"server auth\", \"client auth\". Default: digital signature and key encipherment.",
+							Type:        []string{"array"},
+							Items: &spec.SchemaOrArray{
+								Schema: &spec.Schema{
+									SchemaProps: spec.SchemaProps{
+										Type:   []string{"string"},
+										Format: "",
+									},
+								},
+							},
+						},
+					},
+					"isCA": {
+						SchemaProps: spec.SchemaProps{
+							Description: "isCA asks for a CA certificate.",
+							Type:        []string{"boolean"},
+							Format:      "",
+						},
+					},
+				},
+				Required: []string{"request"},
+			},
+		},
+	}
+}
+
+func schema_pkg_apis_certmanager_v1alpha1_SigningRequestStatus(ref common.ReferenceCallback) common.OpenAPIDefinition {
+	return common.OpenAPIDefinition{
+		Schema: spec.Schema{
+			SchemaProps: spec.SchemaProps{
+				Description: "SigningRequestStatus is the signed result.",
+				Type:        []string{"object"},
+				Properties: map[string]spec.Schema{
+					"certificate": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "certificate is the PEM-encoded certificate followed by any intermediate CA certificates (the root is not included).",
+							Type:        []string{"string"},
+							Format:      "byte",
+						},
+					},
+					"ca": {
+						VendorExtensible: spec.VendorExtensible{
+							Extensions: spec.Extensions{
+								"x-kubernetes-list-type": "atomic",
+							},
+						},
+						SchemaProps: spec.SchemaProps{
+							Description: "ca is the PEM-encoded CA certificate to trust the certificate with.",
+							Type:        []string{"string"},
+							Format:      "byte",
+						},
+					},
+					"notBefore": {
+						SchemaProps: spec.SchemaProps{
+							Description: "notBefore is when the certificate becomes valid.",
+							Ref:         ref(v1.Time{}.OpenAPIModelName()),
+						},
+					},
+					"notAfter": {
+						SchemaProps: spec.SchemaProps{
+							Description: "notAfter is when the certificate expires.",
+							Ref:         ref(v1.Time{}.OpenAPIModelName()),
+						},
+					},
+				},
+			},
+		},
+		Dependencies: []string{
+			v1.Time{}.OpenAPIModelName()},
 	}
 }
 

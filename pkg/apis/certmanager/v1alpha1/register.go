@@ -45,6 +45,7 @@ func addKnownTypes(scheme *runtime.Scheme) error {
 		&SignerList{},
 		&ClusterSigner{},
 		&ClusterSignerList{},
+		&SigningRequest{},
 	)
 	metav1.AddToGroupVersion(scheme, SchemeGroupVersion)
 	return nil

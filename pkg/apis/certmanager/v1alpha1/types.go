@@ -99,6 +99,7 @@ type SignerStatus struct {
 
 // +genclient
 // +genclient:onlyVerbs=get,list,watch
+// +genclient:method=Sign,verb=create,subresource=sign,input=github.com/signet-dev/signet/pkg/apis/certmanager/v1alpha1.SigningRequest,result=github.com/signet-dev/signet/pkg/apis/certmanager/v1alpha1.SigningRequest
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
 
 // Signer is a certificate signer backed by a cert-manager Issuer. signet
@@ -135,6 +136,7 @@ type SignerList struct {
 // +genclient
 // +genclient:nonNamespaced
 // +genclient:onlyVerbs=get,list,watch
+// +genclient:method=Sign,verb=create,subresource=sign,input=github.com/signet-dev/signet/pkg/apis/certmanager/v1alpha1.SigningRequest,result=github.com/signet-dev/signet/pkg/apis/certmanager/v1alpha1.SigningRequest
 // +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
 
 // ClusterSigner is a cluster-scoped certificate signer backed by a
@@ -167,4 +169,62 @@ type ClusterSignerList struct {
 
 	// items are the ClusterSigners.
 	Items []ClusterSigner `json:"items"`
+}
+
+// +k8s:deepcopy-gen:interfaces=k8s.io/apimachinery/pkg/runtime.Object
+
+// SigningRequest asks a signer to sign a certificate request synchronously:
+// POST it to signers/<name>/sign or clustersigners/<name>/sign and the
+// response carries the certificate. Permission to create that subresource is
+// the approval. Nothing is stored.
+type SigningRequest struct {
+	metav1.TypeMeta `json:",inline"`
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+	// spec is the request.
+	Spec SigningRequestSpec `json:"spec"`
+	// status is the result, set in the response.
+	// +optional
+	Status SigningRequestStatus `json:"status,omitempty"`
+}
+
+// SigningRequestSpec is what to sign, with the same policy as a
+// CertificateSigningRequest to the same signer.
+type SigningRequestSpec struct {
+	// request is a PEM-encoded PKCS#10 certificate request ("CERTIFICATE
+	// REQUEST" block); base64 in JSON. Its signature must verify.
+	// +listType=atomic
+	Request []byte `json:"request"`
+	// expirationSeconds is the requested validity. Default 90 days, at least
+	// 600; capped by the signer's --max-duration and the CA's expiry.
+	// +optional
+	ExpirationSeconds *int32 `json:"expirationSeconds,omitempty"`
+	// usages are certificates.k8s.io key usages such as "digital signature",
+	// "key encipherment", "server auth", "client auth". Default: digital
+	// signature and key encipherment.
+	// +optional
+	// +listType=atomic
+	Usages []string `json:"usages,omitempty"`
+	// isCA asks for a CA certificate.
+	// +optional
+	IsCA bool `json:"isCA,omitempty"`
+}
+
+// SigningRequestStatus is the signed result.
+type SigningRequestStatus struct {
+	// certificate is the PEM-encoded certificate followed by any intermediate
+	// CA certificates (the root is not included).
+	// +optional
+	// +listType=atomic
+	Certificate []byte `json:"certificate,omitempty"`
+	// ca is the PEM-encoded CA certificate to trust the certificate with.
+	// +optional
+	// +listType=atomic
+	CA []byte `json:"ca,omitempty"`
+	// notBefore is when the certificate becomes valid.
+	// +optional
+	NotBefore metav1.Time `json:"notBefore,omitempty"`
+	// notAfter is when the certificate expires.
+	// +optional
+	NotAfter metav1.Time `json:"notAfter,omitempty"`
 }

@@ -51,3 +51,18 @@ func (in SignerSpec) OpenAPIModelName() string {
 func (in SignerStatus) OpenAPIModelName() string {
 	return "com.github.signet-dev.signet.pkg.apis.certmanager.v1alpha1.SignerStatus"
 }
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in SigningRequest) OpenAPIModelName() string {
+	return "com.github.signet-dev.signet.pkg.apis.certmanager.v1alpha1.SigningRequest"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in SigningRequestSpec) OpenAPIModelName() string {
+	return "com.github.signet-dev.signet.pkg.apis.certmanager.v1alpha1.SigningRequestSpec"
+}
+
+// OpenAPIModelName returns the OpenAPI model name for this type.
+func (in SigningRequestStatus) OpenAPIModelName() string {
+	return "com.github.signet-dev.signet.pkg.apis.certmanager.v1alpha1.SigningRequestStatus"
+}

@@ -30,6 +30,8 @@ type ClusterSignerInterface interface {
 	Get(ctx context.Context, name string, opts v1.GetOptions) (*certmanagerv1alpha1.ClusterSigner, error)
 	List(ctx context.Context, opts v1.ListOptions) (*certmanagerv1alpha1.ClusterSignerList, error)
 	Watch(ctx context.Context, opts v1.ListOptions) (watch.Interface, error)
+	Sign(ctx context.Context, clusterSignerName string, signingRequest *certmanagerv1alpha1.SigningRequest, opts v1.CreateOptions) (*certmanagerv1alpha1.SigningRequest, error)
+
 	ClusterSignerExpansion
 }
 
@@ -50,4 +52,18 @@ func newClusterSigners(c *CertManagerV1alpha1Client) *clusterSigners {
 			func() *certmanagerv1alpha1.ClusterSignerList { return &certmanagerv1alpha1.ClusterSignerList{} },
 		),
 	}
+}
+
+// Sign takes the representation of a signingRequest and creates it.  Returns the server's representation of the signingRequest, and an error, if there is any.
+func (c *clusterSigners) Sign(ctx context.Context, clusterSignerName string, signingRequest *certmanagerv1alpha1.SigningRequest, opts v1.CreateOptions) (result *certmanagerv1alpha1.SigningRequest, err error) {
+	result = &certmanagerv1alpha1.SigningRequest{}
+	err = c.GetClient().Post().
+		Resource("clustersigners").
+		Name(clusterSignerName).
+		SubResource("sign").
+		VersionedParams(&opts, scheme.ParameterCodec).
+		Body(signingRequest).
+		Do(ctx).
+		Into(result)
+	return
 }

@@ -30,6 +30,8 @@ type SignerInterface interface {
 	Get(ctx context.Context, name string, opts v1.GetOptions) (*certmanagerv1alpha1.Signer, error)
 	List(ctx context.Context, opts v1.ListOptions) (*certmanagerv1alpha1.SignerList, error)
 	Watch(ctx context.Context, opts v1.ListOptions) (watch.Interface, error)
+	Sign(ctx context.Context, signerName string, signingRequest *certmanagerv1alpha1.SigningRequest, opts v1.CreateOptions) (*certmanagerv1alpha1.SigningRequest, error)
+
 	SignerExpansion
 }
 
@@ -50,4 +52,19 @@ func newSigners(c *CertManagerV1alpha1Client, namespace string) *signers {
 			func() *certmanagerv1alpha1.SignerList { return &certmanagerv1alpha1.SignerList{} },
 		),
 	}
+}
+
+// Sign takes the representation of a signingRequest and creates it.  Returns the server's representation of the signingRequest, and an error, if there is any.
+func (c *signers) Sign(ctx context.Context, signerName string, signingRequest *certmanagerv1alpha1.SigningRequest, opts v1.CreateOptions) (result *certmanagerv1alpha1.SigningRequest, err error) {
+	result = &certmanagerv1alpha1.SigningRequest{}
+	err = c.GetClient().Post().
+		Namespace(c.GetNamespace()).
+		Resource("signers").
+		Name(signerName).
+		SubResource("sign").
+		VersionedParams(&opts, scheme.ParameterCodec).
+		Body(signingRequest).
+		Do(ctx).
+		Into(result)
+	return
 }

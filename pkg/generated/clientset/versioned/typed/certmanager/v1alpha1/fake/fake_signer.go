@@ -10,9 +10,13 @@ http://www.apache.org/licenses/LICENSE-2.0
 package fake
 
 import (
+	context "context"
+
 	v1alpha1 "github.com/signet-dev/signet/pkg/apis/certmanager/v1alpha1"
 	certmanagerv1alpha1 "github.com/signet-dev/signet/pkg/generated/clientset/versioned/typed/certmanager/v1alpha1"
+	v1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	gentype "k8s.io/client-go/gentype"
+	testing "k8s.io/client-go/testing"
 )
 
 // fakeSigners implements SignerInterface
@@ -38,4 +42,16 @@ func newFakeSigners(fake *FakeCertManagerV1alpha1, namespace string) certmanager
 		),
 		fake,
 	}
+}
+
+// Sign takes the representation of a signingRequest and creates it.  Returns the server's representation of the signingRequest, and an error, if there is any.
+func (c *fakeSigners) Sign(ctx context.Context, signerName string, signingRequest *v1alpha1.SigningRequest, opts v1.CreateOptions) (result *v1alpha1.SigningRequest, err error) {
+	emptyResult := &v1alpha1.SigningRequest{}
+	obj, err := c.Fake.
+		Invokes(testing.NewCreateSubresourceActionWithOptions(c.Resource(), signerName, "sign", c.Namespace(), signingRequest, opts), emptyResult)
+
+	if obj == nil {
+		return emptyResult, err
+	}
+	return obj.(*v1alpha1.SigningRequest), err
 }
