@@ -64,7 +64,7 @@ const signerNameIndex = "signerName"
 // the issuers read model.
 func New(kube kubernetes.Interface, csrInformer certinformers.CertificateSigningRequestInformer, cache_ *issuers.Cache, opts Options) (*Controller, error) {
 	if opts.Workers <= 0 {
-		opts.Workers = 16
+		opts.Workers = 32
 	}
 	if opts.Clock == nil {
 		opts.Clock = clock.RealClock{}

@@ -62,14 +62,17 @@ type Options struct {
 // NewOptions returns the defaults.
 func NewOptions() *Options {
 	o := &Options{
-		SecureServing:            genericoptions.NewSecureServingOptions().WithLoopback(),
-		Authentication:           genericoptions.NewDelegatingAuthenticationOptions(),
-		Authorization:            genericoptions.NewDelegatingAuthorizationOptions(),
-		Audit:                    genericoptions.NewAuditOptions(),
-		Features:                 genericoptions.NewFeatureOptions(),
-		Logs:                     logs.NewOptions(),
-		ClientQPS:                500,
-		ClientBurst:              1000,
+		SecureServing:  genericoptions.NewSecureServingOptions().WithLoopback(),
+		Authentication: genericoptions.NewDelegatingAuthenticationOptions(),
+		Authorization:  genericoptions.NewDelegatingAuthorizationOptions(),
+		Audit:          genericoptions.NewAuditOptions(),
+		Features:       genericoptions.NewFeatureOptions(),
+		Logs:           logs.NewOptions(),
+		// Each CSR costs about two requests (the reference check and the
+		// status write), so client QPS bounds throughput: measured on 2 cores,
+		// 50 QPS gave 24 CSR/s, 500 QPS 365/s, 1000 QPS with 32 workers 365–417/s.
+		ClientQPS:                1000,
+		ClientBurst:              2000,
 		ClusterResourceNamespace: "cert-manager",
 		MetricsBindAddress:       ":9402",
 		ServiceName:              "signet",
@@ -83,7 +86,7 @@ func NewOptions() *Options {
 			ResourceName:      "signet",
 			ResourceNamespace: podNamespace(),
 		},
-		Workers: 16,
+		Workers: 32,
 	}
 	o.SecureServing.BindPort = 6443
 	o.SecureServing.ServerCert.CertDirectory = ""
