@@ -20,7 +20,9 @@ import (
 	"github.com/signet-dev/signet/pkg/apis/certmanager/v1alpha1"
 	"github.com/signet-dev/signet/pkg/issuers"
 	"github.com/signet-dev/signet/pkg/registry/certmanager/clustersigner"
+	"github.com/signet-dev/signet/pkg/registry/certmanager/sign"
 	"github.com/signet-dev/signet/pkg/registry/certmanager/signer"
+	"github.com/signet-dev/signet/pkg/signers"
 )
 
 var (
@@ -48,6 +50,8 @@ func init() {
 type ExtraConfig struct {
 	// Issuers is the read model every signer is computed from.
 	Issuers *issuers.Cache
+	// Policy is what the sign subresource enforces, as the CSR path does.
+	Policy signers.Policy
 }
 
 // Config is the whole server configuration.
@@ -92,8 +96,10 @@ func (c completedConfig) New() (*Server, error) {
 
 	apiGroupInfo := genericapiserver.NewDefaultAPIGroupInfo(certmanager.GroupName, Scheme, metav1.ParameterCodec, Codecs)
 	apiGroupInfo.VersionedResourcesStorageMap[v1alpha1.SchemeGroupVersion.Version] = map[string]rest.Storage{
-		"signers":        signer.NewREST(c.ExtraConfig.Issuers),
-		"clustersigners": clustersigner.NewREST(c.ExtraConfig.Issuers),
+		"signers":             signer.NewREST(c.ExtraConfig.Issuers),
+		"signers/sign":        sign.NewREST(issuers.KindIssuer, c.ExtraConfig.Issuers, c.ExtraConfig.Policy),
+		"clustersigners":      clustersigner.NewREST(c.ExtraConfig.Issuers),
+		"clustersigners/sign": sign.NewREST(issuers.KindClusterIssuer, c.ExtraConfig.Issuers, c.ExtraConfig.Policy),
 	}
 	if err := gs.InstallAPIGroup(&apiGroupInfo); err != nil {
 		return nil, err

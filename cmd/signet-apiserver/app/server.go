@@ -29,6 +29,7 @@ import (
 	"github.com/signet-dev/signet/pkg/apiserver"
 	"github.com/signet-dev/signet/pkg/generated/openapi"
 	"github.com/signet-dev/signet/pkg/issuers"
+	"github.com/signet-dev/signet/pkg/signers"
 )
 
 // NewCommand is the signet-apiserver command.
@@ -153,8 +154,16 @@ func serverConfig(o *Options, cache *issuers.Cache) (*apiserver.Config, error) {
 	if err := o.Features.ApplyTo(&cfg.Config, nil, nil); err != nil {
 		return nil, err
 	}
-	return &apiserver.Config{GenericConfig: cfg, ExtraConfig: apiserver.ExtraConfig{Issuers: cache}}, nil
+	// The only write is a SigningRequest: a PEM request of at most 64 KiB,
+	// base64 in JSON. Larger bodies are refused (413) before they are read.
+	cfg.MaxRequestBodyBytes = maxRequestBodyBytes
+	return &apiserver.Config{GenericConfig: cfg, ExtraConfig: apiserver.ExtraConfig{
+		Issuers: cache,
+		Policy:  signers.Policy{MaxDuration: o.MaxDuration},
+	}}, nil
 }
+
+const maxRequestBodyBytes = 256 << 10
 
 // healthPaths answer unauthenticated probes (kubelet sends no credentials).
 var healthPaths = []string{"/healthz", "/livez", "/readyz"}
