@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -58,12 +59,23 @@ func withSignet(t *testing.T, extra []string, f func()) {
 	f()
 }
 
+const auditPolicy = `apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+- level: Metadata
+  resources:
+  - group: cert-manager.io
+- level: None
+`
+
 var env struct {
-	cp     *framework.ControlPlane
-	signet *framework.Signet
-	kube   kubernetes.Interface
-	dyn    dynamic.Interface
-	signer versioned.Interface
+	auditLog string
+	cp       *framework.ControlPlane
+	signet   *framework.Signet
+	kube     kubernetes.Interface
+	dyn      dynamic.Interface
+	signer   versioned.Interface
 }
 
 func TestMain(m *testing.M) {
@@ -79,7 +91,21 @@ func run(m *testing.M) int {
 	defer cancel()
 	// Anonymous requests get 401 from kube-apiserver, as on a hardened cluster;
 	// signet's own 401 for anonymous requests is tested directly against it.
-	cp, err := framework.StartControlPlane(ctx, framework.ControlPlaneOptions{DisableAnonymousAuth: true})
+	// kube-apiserver audits every cert-manager.io request, signet's included.
+	auditDir, err := os.MkdirTemp("", "signet-audit-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(auditDir)
+	policy := filepath.Join(auditDir, "policy.yaml")
+	env.auditLog = filepath.Join(auditDir, "audit.log")
+	if err := os.WriteFile(policy, []byte(auditPolicy), 0o600); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	cp, err := framework.StartControlPlane(ctx, framework.ControlPlaneOptions{DisableAnonymousAuth: true,
+		ExtraArgs: []string{"--audit-policy-file=" + policy, "--audit-log-path=" + env.auditLog}})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

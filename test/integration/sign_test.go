@@ -10,6 +10,7 @@ import (
 	"encoding/pem"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -158,6 +159,29 @@ func TestSignSubresource(t *testing.T) {
 	if found != 2 {
 		t.Errorf("discovery lists %d of signers/sign, clustersigners/sign with create: %+v", found, legacy.APIResources)
 	}
+
+	// Every issuance is in kube-apiserver's audit log, with who asked.
+	eventually(t, "sign requests in the audit log", func() (bool, error) {
+		b, err := os.ReadFile(env.auditLog)
+		if err != nil {
+			return false, err
+		}
+		n := 0
+		for _, line := range strings.Split(string(b), "\n") {
+			var ev struct {
+				User      struct{ Username string } `json:"user"`
+				ObjectRef struct {
+					Resource, Subresource, Namespace, Name string
+				} `json:"objectRef"`
+				ResponseStatus struct{ Code int } `json:"responseStatus"`
+			}
+			if json.Unmarshal([]byte(line), &ev) == nil && ev.User.Username == "signer-alice" && ev.ObjectRef.Resource == "signers" &&
+				ev.ObjectRef.Subresource == "sign" && ev.ObjectRef.Namespace == "sign" && ev.ObjectRef.Name == "ca" && ev.ResponseStatus.Code == http.StatusCreated {
+				n++
+			}
+		}
+		return n == 3, nil
+	})
 
 	// Every issuance is counted.
 	resp, err := http.Get(env.signet.MetricsURL)
