@@ -67,7 +67,11 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 		if _, seen := c.waitingApproval.LoadOrStore(csr.UID, struct{}{}); !seen {
 			c.recorder.Event(csr, corev1.EventTypeNormal, ReasonWaitingApproval, "Waiting for the CertificateSigningRequest to be approved")
 		}
-		observe(ref, "", resultWaiting)
+		typ := ""
+		if state, ok := c.issuers.Get(ref); ok {
+			typ = string(state.Issuer.Type)
+		}
+		observe(ref, typ, resultWaiting)
 		return nil
 	}
 	c.waitingApproval.Delete(csr.UID)
