@@ -7,7 +7,7 @@ GO ?= go
 # Integration tests start real etcd + kube-apiserver processes; give them room.
 INTEGRATION_TIMEOUT ?= 30m
 
-.PHONY: all build tools run test test-unit test-fuzz test-integration verify codegen verify-codegen fmt vet clean
+.PHONY: all build install-plugin tools run test test-unit test-fuzz test-integration verify codegen verify-codegen fmt vet clean
 
 all: build
 
@@ -15,9 +15,16 @@ all: build
 tools:
 	hack/build-tools.sh etcd kube-apiserver kubectl
 
-## build: build signet into _output/bin
+## build: build signet and the kubectl-signet plugin into _output/bin
 build:
 	$(GO) build -o $(BIN)/signet-apiserver ./cmd/signet-apiserver
+	$(GO) build -o $(BIN)/kubectl-signet ./cmd/kubectl-signet
+
+## install-plugin: install kubectl-signet into $GOBIN, else $(go env GOPATH)/bin; with that on PATH, `kubectl signet` works
+install-plugin:
+	gobin="$$($(GO) env GOBIN)"; gobin="$${gobin:-$$($(GO) env GOPATH)/bin}"; \
+	  mkdir -p "$$gobin" && $(GO) build -o "$$gobin/kubectl-signet" ./cmd/kubectl-signet && \
+	  echo "installed $$gobin/kubectl-signet; put $$gobin on PATH to run it as 'kubectl signet'"
 
 ## run: etcd + kube-apiserver + signet + demo issuers on loopback; Ctrl-C stops everything
 run: tools build
