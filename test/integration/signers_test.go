@@ -392,3 +392,21 @@ func withCodec(cfg *rest.Config) *rest.Config {
 	c.NegotiatedSerializer = scheme.Codecs.WithoutConversion()
 	return c
 }
+
+// TestLivezChecks: /livez includes leaderElection and clockHealth.
+func TestLivezChecks(t *testing.T) {
+	direct := &rest.Config{Host: env.signet.URL, TLSClientConfig: rest.TLSClientConfig{CAData: env.signet.CAPEM}}
+	c, err := rest.UnversionedRESTClientFor(withCodec(direct))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := c.Get().AbsPath("/livez").Param("verbose", "true").DoRaw(context.Background())
+	if err != nil {
+		t.Fatalf("/livez: %v\n%s", err, body)
+	}
+	for _, want := range []string{"[+]leaderElection ok", "[+]clockHealth ok"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/livez?verbose lacks %q:\n%s", want, body)
+		}
+	}
+}

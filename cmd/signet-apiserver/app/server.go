@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 	"k8s.io/apiserver/pkg/authentication/authenticator"
@@ -85,9 +86,11 @@ func Run(ctx context.Context, o *Options) error {
 		return err
 	}
 	leaderHealth := leaderelection.NewLeaderHealthzAdaptor(o.LeaderElection.LeaseDuration.Duration / 2)
-	if err := server.GenericAPIServer.AddLivezChecks(0, leaderHealth); err != nil {
+	clockHealth := apiserver.NewClockHealth(clockJumpThreshold, clockJumpHold)
+	if err := server.GenericAPIServer.AddLivezChecks(0, leaderHealth, clockHealth); err != nil {
 		return err
 	}
+	go clockHealth.Run(ctx)
 	server.GenericAPIServer.AddPostStartHookOrDie("start-issuers-cache", func(hc genericapiserver.PostStartHookContext) error {
 		cache.Start(hc)
 		return nil
@@ -164,6 +167,12 @@ func serverConfig(o *Options, cache *issuers.Cache) (*apiserver.Config, error) {
 }
 
 const maxRequestBodyBytes = 256 << 10
+
+// A wall-clock jump larger than this fails /livez for clockJumpHold.
+const (
+	clockJumpThreshold = 5 * time.Second
+	clockJumpHold      = time.Minute
+)
 
 // healthPaths answer unauthenticated probes (kubelet sends no credentials).
 var healthPaths = []string{"/healthz", "/livez", "/readyz"}
