@@ -21,7 +21,9 @@ import (
 // Losing the lease ends the process, so that a replica never signs while
 // another believes it is the leader; a replica that is told to stop releases
 // the lease at once so the next one takes over without waiting it out.
-func runController(ctx context.Context, o *Options, kube kubernetes.Interface, cache *issuers.Cache, health *leaderelection.HealthzAdaptor) error {
+//
+// done is closed once the controller (and the lease release) has finished.
+func runController(ctx context.Context, o *Options, kube kubernetes.Interface, cache *issuers.Cache, health *leaderelection.HealthzAdaptor, done chan<- struct{}) error {
 	start := func(ctx context.Context) {
 		factory := informers.NewSharedInformerFactory(kube, 0)
 		c, err := controller.New(kube, factory.Certificates().V1().CertificateSigningRequests(), cache, controller.Options{
@@ -40,7 +42,10 @@ func runController(ctx context.Context, o *Options, kube kubernetes.Interface, c
 	}
 	le := o.LeaderElection
 	if !le.LeaderElect {
-		go start(ctx)
+		go func() {
+			defer close(done)
+			start(ctx)
+		}()
 		return nil
 	}
 	host, _ := os.Hostname()
@@ -78,6 +83,9 @@ func runController(ctx context.Context, o *Options, kube kubernetes.Interface, c
 	if err != nil {
 		return err
 	}
-	go elector.Run(ctx)
+	go func() {
+		defer close(done)
+		elector.Run(ctx) // returns after releasing the lease (ReleaseOnCancel)
+	}()
 	return nil
 }

@@ -95,15 +95,24 @@ func Run(ctx context.Context, o *Options) error {
 		cache.Start(hc)
 		return nil
 	})
+	controllerDone := make(chan struct{})
 	server.GenericAPIServer.AddPostStartHookOrDie("start-csr-controller", func(hc genericapiserver.PostStartHookContext) error {
-		return runController(hc, o, kube, cache, leaderHealth)
+		return runController(hc, o, kube, cache, leaderHealth, controllerDone)
 	})
 	if o.MetricsBindAddress != "" {
 		if err := serveMetrics(ctx, o.MetricsBindAddress); err != nil {
 			return err
 		}
 	}
-	return server.GenericAPIServer.PrepareRun().RunWithContext(ctx)
+	err = server.GenericAPIServer.PrepareRun().RunWithContext(ctx)
+	// Let the controller hand the lease over before the process exits, so
+	// the next replica takes over at once rather than after the lease expires.
+	select {
+	case <-controllerDone:
+	case <-time.After(5 * time.Second):
+		klog.InfoS("Exiting before the leader lease was released")
+	}
+	return err
 }
 
 func clientConfig(o *Options) (*rest.Config, error) {
