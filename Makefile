@@ -7,7 +7,7 @@ GO ?= go
 # Integration tests start real etcd + kube-apiserver processes; give them room.
 INTEGRATION_TIMEOUT ?= 30m
 
-.PHONY: all build install-plugin tools run test test-unit test-fuzz test-integration verify codegen verify-codegen fmt vet clean
+.PHONY: bench all build install-plugin tools run test test-unit test-fuzz test-integration verify codegen verify-codegen fmt vet clean
 
 all: build
 
@@ -63,6 +63,11 @@ test-integration: tools build
 
 ## test: unit tests, codegen/format/vet verification, integration and kubectl end-to-end tests
 test: verify test-unit test-fuzz test-integration
+
+## bench: signet side by side with its peers, ratios printed; report in _output/bench (BENCH_N CSRs per burst)
+BENCH_N ?= 2000
+bench: tools build
+	SIGNET_BIN_DIR=$(BIN) $(GO) run ./test/bench -n $(BENCH_N) -out _output/bench
 
 clean:
 	rm -rf _output
