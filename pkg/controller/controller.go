@@ -10,6 +10,7 @@ import (
 
 	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
+	utilcache "k8s.io/apimachinery/pkg/util/cache"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	certinformers "k8s.io/client-go/informers/certificates/v1"
@@ -53,6 +54,9 @@ type Controller struct {
 	recorder record.EventRecorder
 	events   record.EventBroadcaster
 
+	// references caches reference decisions (see reference.go).
+	references *utilcache.LRUExpireCache
+
 	// waitingApproval remembers which CSRs already got their one
 	// WaitingApproval event; entries go when the CSR is approved or deleted.
 	waitingApproval sync.Map
@@ -80,8 +84,9 @@ func New(kube kubernetes.Interface, csrInformer certinformers.CertificateSigning
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.DefaultTypedControllerRateLimiter[string](),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "certificatesigningrequests"}),
-		events:   events,
-		recorder: events.NewRecorder(schemeForEvents, corev1.EventSource{Component: "signet"}),
+		events:     events,
+		recorder:   events.NewRecorder(schemeForEvents, corev1.EventSource{Component: "signet"}),
+		references: newReferenceCache(),
 	}
 	inf := csrInformer.Informer()
 	// CSRs for other signers (kubelets', say) are kept as little more than a
