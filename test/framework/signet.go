@@ -43,6 +43,10 @@ type SignetOptions struct {
 	// ReadyTimeout bounds the wait for the APIService to become Available;
 	// default 60s.
 	ReadyTimeout time.Duration
+	// Kubeconfig is the identity signet uses towards kube-apiserver, for its
+	// own client and for delegated authentication and authorization; default
+	// the admin's (ControlPlane.KubeconfigPath).
+	Kubeconfig string
 }
 
 // Signet is a running signet-apiserver registered with a ControlPlane's
@@ -92,11 +96,15 @@ func StartSignet(ctx context.Context, cp *ControlPlane, opts SignetOptions) (*Si
 		readyTimeout: opts.ReadyTimeout,
 		LogPath:      filepath.Join(cp.Dir, "signet.log"),
 	}
+	kubeconfig := opts.Kubeconfig
+	if kubeconfig == "" {
+		kubeconfig = cp.KubeconfigPath
+	}
 	err = s.start(ctx, func(port, metricsPort int) []string {
 		args := []string{
-			"--kubeconfig=" + cp.KubeconfigPath,
-			"--authentication-kubeconfig=" + cp.KubeconfigPath,
-			"--authorization-kubeconfig=" + cp.KubeconfigPath,
+			"--kubeconfig=" + kubeconfig,
+			"--authentication-kubeconfig=" + kubeconfig,
+			"--authorization-kubeconfig=" + kubeconfig,
 			"--bind-address=127.0.0.1",
 			"--secure-port=" + strconv.Itoa(port),
 			"--tls-cert-file=" + cp.Files.SignetServingCert,
