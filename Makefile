@@ -66,7 +66,8 @@ test: verify test-unit test-fuzz test-integration
 
 ## bench: signet side by side with its peers, ratios printed; report in _output/bench (BENCH_N CSRs per burst)
 BENCH_N ?= 2000
-bench: tools build
+bench: build
+	hack/build-tools.sh etcd kube-apiserver kubectl kube-controller-manager
 	SIGNET_BIN_DIR=$(BIN) $(GO) run ./test/bench -n $(BENCH_N) -out _output/bench
 
 clean:

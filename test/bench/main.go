@@ -6,13 +6,14 @@
 // with the same number of writers. Both are driven by the same approval burst
 // and measured the same way: approval acknowledged → certificate seen by a watch.
 //
-// State (first cut, issue #6 open): on a 2-core machine this burst is bounded
-// by the approval driver (16 approvers, a GET and an UpdateApproval each), so
-// throughput does not yet separate the subjects — a first run gave the ceiling
-// 183/s and signet 256/s with the ceiling run first and other tests running.
-// Still to do: measure the drain of pre-approved CSRs as well, alternate and
-// repeat subjects, add kube-controller-manager, idle latency, signers list,
-// sign subresource and memory scenarios, and a chart.
+// State (issue #6 open): scenarios drain (pre-approved CSRs, subject then
+// started; first→last issued), burst (approvals from 16 approvers while the
+// subject runs; approval→issued) and idle (one CSR at a time) for the ceiling,
+// signet and kube-controller-manager at its defaults and at client QPS 5000.
+// Known problem: in a full run, kube-controller-manager at QPS 5000 has once
+// issued nothing in its burst after the defaults run (alone it works; logs
+// are kept in the -out directory). Still to do: signers list at 10,000
+// issuers, the sign subresource, memory growth, repeats and a chart.
 package main
 
 import (
@@ -58,18 +59,24 @@ type result struct {
 }
 
 func main() {
-	n := flag.Int("n", 2000, "CSRs per burst")
+	n := flag.Int("n", 2000, "CSRs per burst and per drain")
+	idle := flag.Int("idle", 200, "CSRs signed one at a time for idle latency")
 	writers := flag.Int("writers", 16, "concurrent writers of the ceiling client, and approvers of every burst")
+	kcm := flag.Bool("kube-controller-manager", true, "also measure kube-controller-manager's CSR signer (needs _output/bin/kube-controller-manager)")
+	only := flag.String("only", "", "measure only the subjects whose name contains this (the ceiling is always measured)")
 	out := flag.String("out", "_output/bench", "directory for report.json and report.md")
 	flag.Parse()
-	if err := run(*n, *writers, *out); err != nil {
+	if err := run(*n, *idle, *writers, *kcm, *only, *out); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(n, writers int, outDir string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+func run(n, idle, writers int, withKCM bool, only, outDir string) error {
+	if err := os.MkdirAll(outDir, 0o755); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Minute)
 	defer cancel()
 	cp, err := framework.StartControlPlane(ctx, framework.ControlPlaneOptions{})
 	if err != nil {
@@ -104,29 +111,113 @@ func run(n, writers int, outDir string) error {
 	if _, err := dyn.Resource(issuers.IssuerGVR).Namespace("bench").Create(ctx, issuer, metav1.CreateOptions{}); err != nil {
 		return err
 	}
-	if _, err := framework.StartSignet(ctx, cp, framework.SignetOptions{}); err != nil {
+	sig, err := framework.StartSignet(ctx, cp, framework.SignetOptions{})
+	if err != nil {
 		return err
 	}
+	sig.Stop()
 	request, leafPEM, err := requestAndLeaf(ca)
 	if err != nil {
 		return err
 	}
 
+	subjects := []*subject{ceilingSubject(kube, leafPEM, writers), signetSubject(sig)}
+	if withKCM {
+		for _, qps := range []int{0, 5000} {
+			s, err := kcmSubject(cp, ca, outDir, qps)
+			if err != nil {
+				return err
+			}
+			subjects = append(subjects, s)
+		}
+	}
 	var results []result
-	// The ceiling: a trivial controller, no signing at all.
-	stopCeiling := startCeiling(ctx, kube, "bench.example.com/ceiling", leafPEM, writers)
-	r, err := burst(ctx, kube, "ceiling", "bench.example.com/ceiling", request, n, writers)
-	stopCeiling()
-	if err != nil {
+	var failures []string
+	for i, s := range subjects {
+		if i > 0 && only != "" && !strings.Contains(s.name, only) {
+			continue
+		}
+		fmt.Fprintf(os.Stderr, ">> %s\n", s.name)
+		rs, err := measure(ctx, kube, s, i, request, n, idle, writers)
+		s.stop()
+		results = append(results, rs...)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "   %v\n", err)
+			failures = append(failures, err.Error())
+		}
+	}
+	if err := report(results, failures, outDir); err != nil {
 		return err
 	}
-	results = append(results, r)
-	r, err = burst(ctx, kube, "signet (defaults, namespaced CA Issuer)", "issuers.cert-manager.io/bench.ca", request, n, writers)
-	if err != nil {
-		return err
+	if len(failures) > 0 {
+		return fmt.Errorf("%d subject(s) failed", len(failures))
 	}
-	results = append(results, r)
-	return report(results, outDir)
+	return nil
+}
+
+// measure runs the drain, burst and idle scenarios for one subject.
+func measure(ctx context.Context, kube kubernetes.Interface, s *subject, i int, request []byte, n, idle, writers int) ([]result, error) {
+	var results []result
+	{
+		prefix := fmt.Sprintf("s%d", i)
+		// Drain: n approved CSRs waiting, then the subject starts.
+		names, err := createCSRs(ctx, kube, prefix+"-drain", s.signerName, request, n)
+		if err != nil {
+			return results, err
+		}
+		if _, err := approveAll(ctx, kube, names, writers); err != nil {
+			return results, err
+		}
+		issued := watchIssued(ctx, kube, s.signerName, names)
+		if err := s.start(ctx); err != nil {
+			return results, err
+		}
+		times, err := issued.wait(10 * time.Minute)
+		if err != nil {
+			return results, fmt.Errorf("%s drain: %w", s.name, err)
+		}
+		results = append(results, drainResult(s.name, times))
+
+		// Burst: the subject running, n CSRs approved as fast as the driver can.
+		names, err = createCSRs(ctx, kube, prefix+"-burst", s.signerName, request, n)
+		if err != nil {
+			return results, err
+		}
+		issued = watchIssued(ctx, kube, s.signerName, names)
+		start := time.Now()
+		approvedAt, err := approveAll(ctx, kube, names, writers)
+		if err != nil {
+			return results, err
+		}
+		times, err = issued.wait(10 * time.Minute)
+		if err != nil {
+			return results, fmt.Errorf("%s burst: %w", s.name, err)
+		}
+		results = append(results, latencyResult("csr-burst", s.name, approvedAt, times, time.Since(start)))
+
+		// Idle: one CSR at a time.
+		names, err = createCSRs(ctx, kube, prefix+"-idle", s.signerName, request, idle)
+		if err != nil {
+			return results, err
+		}
+		approvedAt = map[string]time.Time{}
+		times = map[string]time.Time{}
+		start = time.Now()
+		for _, name := range names {
+			issued := watchIssued(ctx, kube, s.signerName, []string{name})
+			at, err := approveAll(ctx, kube, []string{name}, 1)
+			if err != nil {
+				return results, err
+			}
+			t, err := issued.wait(time.Minute)
+			if err != nil {
+				return results, fmt.Errorf("%s idle: %w", s.name, err)
+			}
+			approvedAt[name], times[name] = at[name], t[name]
+		}
+		results = append(results, latencyResult("idle", s.name, approvedAt, times, time.Since(start)))
+	}
+	return results, nil
 }
 
 // requestAndLeaf makes one ECDSA P-256 request with client-auth usages, and
@@ -194,89 +285,123 @@ func approved(csr *certificatesv1.CertificateSigningRequest) bool {
 	return false
 }
 
-// burst creates n CSRs, approves them with `writers` approvers as fast as the
-// API allows, and measures approval → certificate seen, per CSR.
-func burst(ctx context.Context, kube kubernetes.Interface, subject, signerName string, request []byte, n, writers int) (result, error) {
-	prefix := strings.NewReplacer(".", "-", "/", "-").Replace(signerName)
+func createCSRs(ctx context.Context, kube kubernetes.Interface, prefix, signerName string, request []byte, n int) ([]string, error) {
 	names := make([]string, n)
 	for i := range names {
 		names[i] = fmt.Sprintf("%s-%d", prefix, i)
 		csr := &certificatesv1.CertificateSigningRequest{ObjectMeta: metav1.ObjectMeta{Name: names[i]}, Spec: certificatesv1.CertificateSigningRequestSpec{
 			Request: request, SignerName: signerName, Usages: []certificatesv1.KeyUsage{certificatesv1.UsageDigitalSignature, certificatesv1.UsageClientAuth}}}
 		if _, err := kube.CertificatesV1().CertificateSigningRequests().Create(ctx, csr, metav1.CreateOptions{}); err != nil {
-			return result{}, err
+			return nil, err
 		}
 	}
+	return names, nil
+}
+
+// approveAll approves names with `workers` approvers and returns when each
+// approval was acknowledged.
+func approveAll(ctx context.Context, kube kubernetes.Interface, names []string, workers int) (map[string]time.Time, error) {
 	var mu sync.Mutex
-	approvedAt, issuedAt := map[string]time.Time{}, map[string]time.Time{}
-	w, err := kube.CertificatesV1().CertificateSigningRequests().Watch(ctx, metav1.ListOptions{FieldSelector: "spec.signerName=" + signerName})
-	if err != nil {
-		return result{}, err
-	}
-	defer w.Stop()
-	allIssued := make(chan struct{})
-	go func() {
-		for e := range w.ResultChan() {
-			csr, ok := e.Object.(*certificatesv1.CertificateSigningRequest)
-			if !ok || len(csr.Status.Certificate) == 0 {
-				continue
-			}
-			mu.Lock()
-			if _, seen := issuedAt[csr.Name]; !seen {
-				issuedAt[csr.Name] = time.Now()
-				if len(issuedAt) == n {
-					close(allIssued)
-				}
-			}
-			mu.Unlock()
-		}
-	}()
-	start := time.Now()
+	at := map[string]time.Time{}
+	var firstErr error
 	jobs := make(chan string)
 	var wg sync.WaitGroup
-	for range writers {
+	for range workers {
 		wg.Go(func() {
 			for name := range jobs {
-				csr := &certificatesv1.CertificateSigningRequest{ObjectMeta: metav1.ObjectMeta{Name: name}}
 				for {
-					cur, err := kube.CertificatesV1().CertificateSigningRequests().Get(ctx, name, metav1.GetOptions{})
-					if err != nil {
-						break
+					csr, err := kube.CertificatesV1().CertificateSigningRequests().Get(ctx, name, metav1.GetOptions{})
+					if err == nil {
+						csr.Status.Conditions = append(csr.Status.Conditions, certificatesv1.CertificateSigningRequestCondition{
+							Type: certificatesv1.CertificateApproved, Status: corev1.ConditionTrue, Reason: "Bench"})
+						_, err = kube.CertificatesV1().CertificateSigningRequests().UpdateApproval(ctx, name, csr, metav1.UpdateOptions{})
 					}
-					csr = cur
-					csr.Status.Conditions = append(csr.Status.Conditions, certificatesv1.CertificateSigningRequestCondition{Type: certificatesv1.CertificateApproved, Status: corev1.ConditionTrue, Reason: "Bench"})
-					t0 := time.Now()
-					if _, err := kube.CertificatesV1().CertificateSigningRequests().UpdateApproval(ctx, name, csr, metav1.UpdateOptions{}); err == nil {
-						mu.Lock()
-						approvedAt[name] = t0
-						mu.Unlock()
-						break
-					} else if !apierrors.IsConflict(err) {
-						break
+					if apierrors.IsConflict(err) {
+						continue
 					}
+					mu.Lock()
+					if err != nil && firstErr == nil {
+						firstErr = err
+					}
+					at[name] = time.Now()
+					mu.Unlock()
+					break
 				}
 			}
 		})
 	}
-	for _, name := range names {
-		jobs <- name
+	for _, n := range names {
+		jobs <- n
 	}
 	close(jobs)
 	wg.Wait()
-	select {
-	case <-allIssued:
-	case <-time.After(10 * time.Minute):
-		return result{}, fmt.Errorf("%s: only %d of %d issued after 10 minutes", subject, len(issuedAt), n)
+	return at, firstErr
+}
+
+type issuedWatch struct {
+	mu    sync.Mutex
+	times map[string]time.Time
+	want  map[string]bool
+	done  chan struct{}
+	stop  func()
+}
+
+// watchIssued records when each of names first shows a certificate.
+func watchIssued(ctx context.Context, kube kubernetes.Interface, signerName string, names []string) *issuedWatch {
+	iw := &issuedWatch{times: map[string]time.Time{}, want: map[string]bool{}, done: make(chan struct{})}
+	for _, n := range names {
+		iw.want[n] = true
 	}
-	wall := time.Since(start)
-	mu.Lock()
-	defer mu.Unlock()
-	var lat []float64
-	var first, last time.Time
-	for name, t := range issuedAt {
-		if a, ok := approvedAt[name]; ok {
-			lat = append(lat, float64(t.Sub(a))/float64(time.Millisecond))
+	w, err := kube.CertificatesV1().CertificateSigningRequests().Watch(ctx, metav1.ListOptions{FieldSelector: "spec.signerName=" + signerName})
+	if err != nil {
+		close(iw.done)
+		return iw
+	}
+	iw.stop = w.Stop
+	go func() {
+		for e := range w.ResultChan() {
+			csr, ok := e.Object.(*certificatesv1.CertificateSigningRequest)
+			if !ok || e.Type == watch.Deleted || len(csr.Status.Certificate) == 0 || !iw.want[csr.Name] {
+				continue
+			}
+			iw.mu.Lock()
+			if _, seen := iw.times[csr.Name]; !seen {
+				iw.times[csr.Name] = time.Now()
+				if len(iw.times) == len(iw.want) {
+					close(iw.done)
+				}
+			}
+			iw.mu.Unlock()
 		}
+	}()
+	return iw
+}
+
+func (iw *issuedWatch) wait(d time.Duration) (map[string]time.Time, error) {
+	defer func() {
+		if iw.stop != nil {
+			iw.stop()
+		}
+	}()
+	select {
+	case <-iw.done:
+	case <-time.After(d):
+	}
+	iw.mu.Lock()
+	defer iw.mu.Unlock()
+	if len(iw.times) != len(iw.want) {
+		return nil, fmt.Errorf("only %d of %d issued within %s", len(iw.times), len(iw.want), d)
+	}
+	out := make(map[string]time.Time, len(iw.times))
+	for k, v := range iw.times {
+		out[k] = v
+	}
+	return out, nil
+}
+
+func drainResult(subject string, times map[string]time.Time) result {
+	var first, last time.Time
+	for _, t := range times {
 		if first.IsZero() || t.Before(first) {
 			first = t
 		}
@@ -284,20 +409,51 @@ func burst(ctx context.Context, kube kubernetes.Interface, subject, signerName s
 			last = t
 		}
 	}
-	sort.Float64s(lat)
-	pct := func(p float64) float64 { return lat[int(p*float64(len(lat)-1))] }
-	return result{Scenario: "csr-burst", Subject: subject, N: n, PerSecond: float64(n) / wall.Seconds(),
-		P50Millis: pct(0.5), P95Millis: pct(0.95), P99Millis: pct(0.99), WallMillis: float64(wall) / float64(time.Millisecond)}, nil
+	d := last.Sub(first)
+	return result{Scenario: "drain", Subject: subject, N: len(times), PerSecond: float64(len(times)-1) / d.Seconds(), WallMillis: ms(d)}
 }
 
-func report(results []result, outDir string) error {
+func latencyResult(scenario, subject string, approvedAt, issuedAt map[string]time.Time, wall time.Duration) result {
+	var lat []float64
+	for name, t := range issuedAt {
+		if a, ok := approvedAt[name]; ok {
+			lat = append(lat, ms(t.Sub(a)))
+		}
+	}
+	sort.Float64s(lat)
+	pct := func(p float64) float64 { return lat[int(p*float64(len(lat)-1))] }
+	return result{Scenario: scenario, Subject: subject, N: len(issuedAt), PerSecond: float64(len(issuedAt)) / wall.Seconds(),
+		P50Millis: pct(0.5), P95Millis: pct(0.95), P99Millis: pct(0.99), WallMillis: ms(wall)}
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func report(results []result, failures []string, outDir string) error {
 	var md strings.Builder
 	fmt.Fprintf(&md, "| scenario | subject | N | CSRs/s | p50 ms | p95 ms | p99 ms |\n|---|---|---|---|---|---|---|\n")
 	for _, r := range results {
 		fmt.Fprintf(&md, "| %s | %s | %d | %.0f | %.0f | %.0f | %.0f |\n", r.Scenario, r.Subject, r.N, r.PerSecond, r.P50Millis, r.P95Millis, r.P99Millis)
 	}
-	if len(results) == 2 && results[0].PerSecond > 0 {
-		fmt.Fprintf(&md, "\nsignet / ceiling throughput: %.2f×\n", results[1].PerSecond/results[0].PerSecond)
+	ceiling := map[string]result{}
+	for _, r := range results {
+		if strings.HasPrefix(r.Subject, "ceiling") {
+			ceiling[r.Scenario] = r
+		}
+	}
+	md.WriteString("\nRatios to the ceiling (throughput: higher is better; idle p99: lower is better):\n\n")
+	for _, r := range results {
+		c, ok := ceiling[r.Scenario]
+		if !ok || strings.HasPrefix(r.Subject, "ceiling") || c.PerSecond == 0 {
+			continue
+		}
+		if r.Scenario == "idle" {
+			fmt.Fprintf(&md, "- %s, idle p99: %.2f× the ceiling's\n", r.Subject, r.P99Millis/c.P99Millis)
+		} else {
+			fmt.Fprintf(&md, "- %s, %s: %.2f× the ceiling's CSRs/s\n", r.Subject, r.Scenario, r.PerSecond/c.PerSecond)
+		}
+	}
+	for _, f := range failures {
+		fmt.Fprintf(&md, "\nFAILED: %s\n", f)
 	}
 	fmt.Print(md.String())
 	if err := os.MkdirAll(outDir, 0o755); err != nil {
