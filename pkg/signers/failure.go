@@ -82,14 +82,19 @@ func failf(reason, message string) *Failure {
 // maxEcho bounds how much of a user-supplied string goes into a message.
 const maxEcho = 64
 
-// echo quotes s for a message, cut to maxEcho bytes on a rune boundary.
+// echo quotes s for a message, at most maxEcho bytes of quoted text (an
+// invalid byte quotes to four), cut on a rune boundary.
 func echo(s string) string {
-	if len(s) <= maxEcho {
-		return strconv.Quote(s)
+	if q := strconv.Quote(s); len(q) <= maxEcho+2 {
+		return q
 	}
-	cut := maxEcho
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
+	end := 0
+	for end < len(s) {
+		_, size := utf8.DecodeRuneInString(s[end:])
+		if len(strconv.Quote(s[:end+size])) > maxEcho+2 {
+			break
+		}
+		end += size
 	}
-	return strconv.Quote(s[:cut]) + "..."
+	return strconv.Quote(s[:end]) + "..."
 }
