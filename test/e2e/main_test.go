@@ -66,7 +66,9 @@ func run(m *testing.M) int {
 		return 1
 	}
 
-	cp, err := framework.StartControlPlane(ctx, framework.ControlPlaneOptions{DisableAnonymousAuth: true})
+	// --write-ca-annotation, so that `create csr --wait` can write ca.crt.
+	cp, _, err := framework.StartEnvironment(ctx, framework.ControlPlaneOptions{DisableAnonymousAuth: true},
+		framework.SignetOptions{ExtraArgs: []string{"--write-ca-annotation"}})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -76,24 +78,6 @@ func run(m *testing.M) int {
 	env.kube = kubernetes.NewForConfigOrDie(cp.AdminConfig)
 	env.dyn = dynamic.NewForConfigOrDie(cp.AdminConfig)
 	env.signer = versioned.NewForConfigOrDie(cp.AdminConfig)
-
-	crds, err := framework.IssuerCRDDir()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	if _, err := cp.InstallCRDs(ctx, crds); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	// --write-ca-annotation, so that `create csr --wait` can write ca.crt.
-	if _, err := framework.StartSignet(ctx, cp, framework.SignetOptions{ExtraArgs: []string{
-		"--leader-elect-lease-duration=4s", "--leader-elect-renew-deadline=3s", "--leader-elect-retry-period=500ms",
-		"--leader-elect-resource-namespace=signet-system", "--write-ca-annotation",
-	}}); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
 	code := m.Run()
 	if code != 0 {
 		fmt.Fprintln(os.Stderr, cp.LogTails(40))

@@ -26,11 +26,8 @@ import (
 	"github.com/signet-dev/signet/test/framework"
 )
 
-// baseSignetArgs: a short lease, so that a restarted signet takes over in seconds.
-var baseSignetArgs = []string{
-	"--leader-elect-lease-duration=4s", "--leader-elect-renew-deadline=3s", "--leader-elect-retry-period=500ms",
-	"--leader-elect-resource-namespace=signet-system",
-}
+// baseSignetArgs are the flags of the shared signet.
+var baseSignetArgs = framework.FastLeaseArgs
 
 // withSignet runs f with the shared signet replaced by one started with
 // extra flags, and puts the usual one back afterwards.
@@ -104,33 +101,17 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	cp, err := framework.StartControlPlane(ctx, framework.ControlPlaneOptions{DisableAnonymousAuth: true,
-		ExtraArgs: []string{"--audit-policy-file=" + policy, "--audit-log-path=" + env.auditLog}})
+	cp, sig, err := framework.StartEnvironment(ctx, framework.ControlPlaneOptions{DisableAnonymousAuth: true,
+		ExtraArgs: []string{"--audit-policy-file=" + policy, "--audit-log-path=" + env.auditLog}}, framework.SignetOptions{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	defer cp.Stop()
-	env.cp = cp
+	env.cp, env.signet = cp, sig
 	env.kube = kubernetes.NewForConfigOrDie(cp.AdminConfig)
 	env.dyn = dynamic.NewForConfigOrDie(cp.AdminConfig)
 	env.signer = versioned.NewForConfigOrDie(cp.AdminConfig)
-
-	crds, err := framework.IssuerCRDDir()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	if _, err := cp.InstallCRDs(ctx, crds); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	s, err := framework.StartSignet(ctx, cp, framework.SignetOptions{ExtraArgs: baseSignetArgs})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	env.signet = s
 	code := m.Run()
 	if code != 0 {
 		fmt.Fprintln(os.Stderr, cp.LogTails(40))
