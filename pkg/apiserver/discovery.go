@@ -13,12 +13,9 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apiserver/pkg/endpoints/discovery"
 	discoveryendpoint "k8s.io/apiserver/pkg/endpoints/discovery/aggregated"
-)
 
-// ReferenceVerb is the RBAC verb a CSR requester needs on a signer to use it.
-// No request serves it; it exists so that RBAC rules and `kubectl auth can-i`
-// name a resource that discovery lists with that verb.
-const ReferenceVerb = "reference"
+	"github.com/signet-dev/signet/pkg/issuers"
+)
 
 // referenceVerbManager adds the reference verb to the listed resources of one
 // group. k8s.io/apiserver derives verbs from the storage's interfaces and has
@@ -43,8 +40,8 @@ func (m *referenceVerbManager) AddGroupVersion(group string, v apidiscoveryv2.AP
 		v.Resources = slices.Clone(v.Resources)
 		for i := range v.Resources {
 			r := &v.Resources[i]
-			if slices.Contains(m.resources, r.Resource) && !slices.Contains(r.Verbs, ReferenceVerb) {
-				r.Verbs = append(slices.Clone(r.Verbs), ReferenceVerb)
+			if slices.Contains(m.resources, r.Resource) && !slices.Contains(r.Verbs, issuers.ReferenceVerb) {
+				r.Verbs = append(slices.Clone(r.Verbs), issuers.ReferenceVerb)
 			}
 		}
 		m.mu.Lock()

@@ -15,9 +15,6 @@ import (
 	"github.com/signet-dev/signet/pkg/issuers"
 )
 
-// ReferenceVerb is the verb a requester needs on a signer.
-const ReferenceVerb = "reference"
-
 // Reference decisions are cached briefly, as kube-apiserver's own webhook
 // authorizer caches its decisions: a burst of CSRs from one requester then
 // costs one SubjectAccessReview, not one each, which halves the API requests
@@ -77,7 +74,7 @@ func (c *Controller) reviewReference(ctx context.Context, csr *certificatesv1.Ce
 	attrs := &authorizationv1.ResourceAttributes{
 		Group:     issuers.Group,
 		Resource:  "signers",
-		Verb:      ReferenceVerb,
+		Verb:      issuers.ReferenceVerb,
 		Namespace: ref.Namespace,
 	}
 	if ref.Kind == issuers.KindClusterIssuer {

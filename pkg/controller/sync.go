@@ -11,7 +11,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/klog/v2"
 
@@ -250,5 +249,3 @@ func asFailure(err error) *signers.Failure {
 	}
 	return nil
 }
-
-var _ runtime.Object = &certificatesv1.CertificateSigningRequest{}

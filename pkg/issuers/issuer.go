@@ -17,6 +17,11 @@ import (
 // Group is the API group of cert-manager's issuers, and of signet's signers.
 const Group = "cert-manager.io"
 
+// ReferenceVerb is the RBAC verb a CSR requester needs on a signer to use it.
+// No request serves it: it exists so that RBAC rules and `kubectl auth can-i`
+// name a resource that discovery lists with that verb.
+const ReferenceVerb = "reference"
+
 var (
 	IssuerGVR        = schema.GroupVersionResource{Group: Group, Version: "v1", Resource: "issuers"}
 	ClusterIssuerGVR = schema.GroupVersionResource{Group: Group, Version: "v1", Resource: "clusterissuers"}

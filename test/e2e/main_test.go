@@ -18,13 +18,13 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/signet-dev/signet/internal/testpki"
 	"github.com/signet-dev/signet/pkg/generated/clientset/versioned"
+	"github.com/signet-dev/signet/pkg/issuers"
 	"github.com/signet-dev/signet/test/framework"
 )
 
@@ -39,8 +39,8 @@ var env struct {
 }
 
 var (
-	issuerGVR        = schema.GroupVersionResource{Group: "cert-manager.io", Version: "v1", Resource: "issuers"}
-	clusterIssuerGVR = schema.GroupVersionResource{Group: "cert-manager.io", Version: "v1", Resource: "clusterissuers"}
+	issuerGVR        = issuers.IssuerGVR
+	clusterIssuerGVR = issuers.ClusterIssuerGVR
 )
 
 func TestMain(m *testing.M) {
