@@ -47,6 +47,18 @@ type SignetOptions struct {
 	// own client and for delegated authentication and authorization; default
 	// the admin's (ControlPlane.KubeconfigPath).
 	Kubeconfig string
+	// SelfManagedServing runs signet without --tls-cert-file: it generates
+	// its serving CA and certificate and keeps the APIService's caBundle
+	// current itself. The APIService is registered without a caBundle, and
+	// an existing one is left as it is.
+	SelfManagedServing bool
+	// Unregistered leaves the Service and APIService as they are, for a
+	// second replica while another one is behind the APIService; ready then
+	// means /readyz.
+	Unregistered bool
+	// Name names the process in errors and its log, <Name>.log in the
+	// control plane's directory; default "signet".
+	Name string
 }
 
 // Signet is a running signet-apiserver registered with a ControlPlane's
@@ -60,7 +72,8 @@ type Signet struct {
 	// LogPath is signet's log; restarts append to it.
 	LogPath string
 	// CAPEM is the CA of signet's serving certificate (the APIService's
-	// caBundle).
+	// caBundle). With SelfManagedServing it is the APIService's caBundle as
+	// it was when signet became ready.
 	CAPEM []byte
 	// Port and MetricsPort are the ports in URL and MetricsURL.
 	Port, MetricsPort int
@@ -73,6 +86,8 @@ type Signet struct {
 	group        string
 	version      string
 	readyTimeout time.Duration
+	selfManaged  bool
+	unregistered bool
 
 	mu   sync.Mutex
 	proc *process
@@ -87,14 +102,20 @@ func StartSignet(ctx context.Context, cp *ControlPlane, opts SignetOptions) (*Si
 	if err != nil {
 		return nil, err
 	}
+	name := opts.Name
+	if name == "" {
+		name = "signet"
+	}
 	s := &Signet{
 		cp:           cp,
 		binary:       bin,
-		name:         "signet",
+		name:         name,
 		group:        SignetGroup,
 		version:      SignetVersion,
 		readyTimeout: opts.ReadyTimeout,
-		LogPath:      filepath.Join(cp.Dir, "signet.log"),
+		selfManaged:  opts.SelfManagedServing,
+		unregistered: opts.Unregistered,
+		LogPath:      filepath.Join(cp.Dir, name+".log"),
 	}
 	kubeconfig := opts.Kubeconfig
 	if kubeconfig == "" {
@@ -107,10 +128,13 @@ func StartSignet(ctx context.Context, cp *ControlPlane, opts SignetOptions) (*Si
 			"--authorization-kubeconfig=" + kubeconfig,
 			"--bind-address=127.0.0.1",
 			"--secure-port=" + strconv.Itoa(port),
-			"--tls-cert-file=" + cp.Files.SignetServingCert,
-			"--tls-private-key-file=" + cp.Files.SignetServingKey,
 			"--metrics-bind-address=127.0.0.1:" + strconv.Itoa(metricsPort),
 			"--cluster-resource-namespace=cert-manager",
+			"--service-name=" + SignetServiceName,
+			"--service-namespace=" + SignetNamespace,
+		}
+		if !opts.SelfManagedServing {
+			args = append(args, "--tls-cert-file="+cp.Files.SignetServingCert, "--tls-private-key-file="+cp.Files.SignetServingKey)
 		}
 		return append(args, opts.ExtraArgs...)
 	})
@@ -145,7 +169,9 @@ func (s *Signet) start(ctx context.Context, argsFor func(port, metricsPort int) 
 	if s.readyTimeout == 0 {
 		s.readyTimeout = 60 * time.Second
 	}
-	s.CAPEM = s.cp.PKI.SignetCA.CertPEM
+	if !s.selfManaged {
+		s.CAPEM = s.cp.PKI.SignetCA.CertPEM
+	}
 	if err := s.cp.addSignet(s); err != nil {
 		return err
 	}
@@ -158,8 +184,10 @@ func (s *Signet) start(ctx context.Context, argsFor func(port, metricsPort int) 
 		s.URL = "https://127.0.0.1:" + strconv.Itoa(s.Port)
 		s.MetricsURL = "http://127.0.0.1:" + strconv.Itoa(s.MetricsPort) + "/metrics"
 		s.Args = argsFor(s.Port, s.MetricsPort)
-		if err := s.register(ctx); err != nil {
-			return fmt.Errorf("registering %s with the aggregator: %w", s.name, err)
+		if !s.unregistered {
+			if err := s.register(ctx); err != nil {
+				return fmt.Errorf("registering %s with the aggregator: %w", s.name, err)
+			}
 		}
 		err = s.run(ctx)
 		if err == nil {
@@ -231,7 +259,7 @@ func (s *Signet) register(ctx context.Context) error {
 				Name:      SignetServiceName,
 				Port:      &port,
 			},
-			CABundle:             s.CAPEM,
+			CABundle:             s.CAPEM, // nil with SelfManagedServing
 			GroupPriorityMinimum: 1000,
 			// Low, so that a CRD-served cert-manager.io/v1 stays the
 			// group's preferred version.
@@ -247,7 +275,11 @@ func (s *Signet) register(ctx context.Context) error {
 		} else if err != nil {
 			return err
 		}
+		bundle := cur.Spec.CABundle
 		cur.Spec = apiSvc.Spec
+		if s.selfManaged {
+			cur.Spec.CABundle = bundle // signet's own, kept current by it
+		}
 		_, err = apiServices.Update(ctx, cur, metav1.UpdateOptions{})
 		return err
 	}); err != nil {
@@ -275,12 +307,11 @@ func (s *Signet) run(ctx context.Context) error {
 }
 
 // waitReady waits until p serves /readyz, the APIService is Available and a
-// discovery request proxied through kube-apiserver succeeds.
+// discovery request proxied through kube-apiserver succeeds; for an
+// unregistered replica, until it serves /readyz. With SelfManagedServing,
+// /readyz is asked with the APIService's caBundle as the only trusted CA, so
+// ready also means signet has published its CA there.
 func (s *Signet) waitReady(ctx context.Context, p *process) error {
-	direct, err := kubernetes.NewForConfig(s.ClientConfig())
-	if err != nil {
-		return err
-	}
 	agg, err := aggregator.NewForConfig(s.cp.AdminConfig)
 	if err != nil {
 		return err
@@ -295,14 +326,24 @@ func (s *Signet) waitReady(ctx context.Context, p *process) error {
 		if p.exited() {
 			return false, errExited
 		}
-		if _, err := direct.Discovery().RESTClient().Get().AbsPath("/readyz").Param("verbose", "true").DoRaw(ctx); err != nil {
-			remember(ctx, &lastErr, fmt.Errorf("%s /readyz: %w", s.URL, err))
-			return false, nil
-		}
 		apiSvc, err := agg.ApiregistrationV1().APIServices().Get(ctx, s.apiServiceName(), metav1.GetOptions{})
 		if err != nil {
 			remember(ctx, &lastErr, err)
 			return false, nil
+		}
+		if s.selfManaged {
+			s.CAPEM = apiSvc.Spec.CABundle
+		}
+		direct, err := kubernetes.NewForConfig(s.ClientConfig())
+		if err != nil {
+			return false, err
+		}
+		if _, err := direct.Discovery().RESTClient().Get().AbsPath("/readyz").Param("verbose", "true").DoRaw(ctx); err != nil {
+			remember(ctx, &lastErr, fmt.Errorf("%s /readyz: %w", s.URL, err))
+			return false, nil
+		}
+		if s.unregistered {
+			return true, nil
 		}
 		available := false
 		for _, c := range apiSvc.Status.Conditions {

@@ -50,6 +50,12 @@ type Options struct {
 	// signet through; a self-signed serving certificate carries its DNS names.
 	ServiceName      string
 	ServiceNamespace string
+	// Without --tls-cert-file, signet makes its own serving CA and keeps
+	// CABundleAPIService's caBundle current (see pkg/servingcert).
+	CABundleAPIService  string
+	ServingCAValidity   time.Duration
+	ServingCertValidity time.Duration
+	ServingCASyncPeriod time.Duration
 
 	// The CSR controller, run by the leader only.
 	LeaderElection              componentbaseconfig.LeaderElectionConfiguration
@@ -77,6 +83,10 @@ func NewOptions() *Options {
 		MetricsBindAddress:       ":9402",
 		ServiceName:              "signet",
 		ServiceNamespace:         "signet-system",
+		CABundleAPIService:       "v1alpha1.cert-manager.io",
+		ServingCAValidity:        365 * 24 * time.Hour,
+		ServingCertValidity:      30 * 24 * time.Hour,
+		ServingCASyncPeriod:      time.Minute,
 		LeaderElection: componentbaseconfig.LeaderElectionConfiguration{
 			LeaderElect:       true,
 			LeaseDuration:     metav1.Duration{Duration: 15 * time.Second},
@@ -125,8 +135,21 @@ func (o *Options) Flags() cliflag.NamedFlagSets {
 	fs.BoolVar(&o.ClusterSignerReferenceCheck, "cluster-signer-reference-check", o.ClusterSignerReferenceCheck,
 		"Also require the requester to have the reference verb on clustersigners/<name> for ClusterIssuer signer names.")
 	options.BindLeaderElectionFlags(&o.LeaderElection, fss.FlagSet("leader election"))
-	fs.StringVar(&o.ServiceName, "service-name", o.ServiceName, "Name of the Service in front of signet, for the self-signed serving certificate's DNS names.")
-	fs.StringVar(&o.ServiceNamespace, "service-namespace", o.ServiceNamespace, "Namespace of that Service.")
+
+	sc := fss.FlagSet("self-managed serving certificates (without --tls-cert-file)")
+	sc.StringVar(&o.ServiceName, "service-name", o.ServiceName, "Name of the Service in front of signet, for the generated serving certificate's DNS names.")
+	sc.StringVar(&o.ServiceNamespace, "service-namespace", o.ServiceNamespace, "Namespace of that Service.")
+	sc.StringVar(&o.CABundleAPIService, "ca-bundle-apiservice", o.CABundleAPIService,
+		"Without --tls-cert-file, signet generates a serving CA and certificate in memory (never written anywhere) and keeps this APIService's "+
+			"spec.caBundle holding the CA of every live replica (needs get and update on it). Empty: touch no APIService, "+
+			"e.g. when cert-manager's cainjector fills the caBundle and --tls-cert-file is its certificate.")
+	sc.DurationVar(&o.ServingCAValidity, "serving-ca-validity", o.ServingCAValidity,
+		"Lifetime of the generated serving CA; a new one is made, published and then used after two thirds of it.")
+	sc.DurationVar(&o.ServingCertValidity, "serving-cert-validity", o.ServingCertValidity,
+		"Lifetime of the generated serving certificate; it is renewed after two thirds of it.")
+	sc.DurationVar(&o.ServingCASyncPeriod, "serving-ca-sync-period", o.ServingCASyncPeriod,
+		"How often each replica renews its CA's heartbeat in the APIService (an annotation); another replica's CA "+
+			"without a heartbeat for 5 periods is dropped from the caBundle.")
 	return fss
 }
 
@@ -163,6 +186,16 @@ func (o *Options) Validate() error {
 	if msgs := validation.IsDNS1123Label(o.ClusterResourceNamespace); len(msgs) > 0 {
 		errs = append(errs, fmt.Errorf("--cluster-resource-namespace %q: %s", o.ClusterResourceNamespace, strings.Join(msgs, "; ")))
 	}
+	if o.SecureServing.ServerCert.CertDirectory != "" {
+		errs = append(errs, fmt.Errorf("--cert-dir is not supported: signet never writes key material; use --tls-cert-file or its self-managed serving CA"))
+	}
+	if o.selfManagedServing() {
+		if o.ServingCAValidity <= 0 || o.ServingCertValidity <= 0 || o.ServingCASyncPeriod <= 0 {
+			errs = append(errs, fmt.Errorf("--serving-ca-validity, --serving-cert-validity and --serving-ca-sync-period must be positive"))
+		} else if o.ServingCertValidity > o.ServingCAValidity {
+			errs = append(errs, fmt.Errorf("--serving-cert-validity %s is longer than --serving-ca-validity %s", o.ServingCertValidity, o.ServingCAValidity))
+		}
+	}
 	if o.MetricsBindAddress != "" {
 		if _, _, err := net.SplitHostPort(o.MetricsBindAddress); err != nil {
 			errs = append(errs, fmt.Errorf("--metrics-bind-address %q: %v", o.MetricsBindAddress, err))
@@ -183,10 +216,21 @@ func podNamespace() string {
 	return "signet-system"
 }
 
-// selfSignedNames are the names a generated serving certificate carries.
-func (o *Options) selfSignedNames() (string, []string, []net.IP) {
+// selfManagedServing: no --tls-cert-file, so signet makes its own serving
+// certificate.
+func (o *Options) selfManagedServing() bool {
+	return o.SecureServing.ServerCert.CertKey.CertFile == "" && o.SecureServing.ServerCert.CertKey.KeyFile == ""
+}
+
+// servingNames are the names a generated serving certificate carries:
+// kube-apiserver's aggregator dials <service>.<namespace>.svc.
+func (o *Options) servingNames() (string, []string, []net.IP) {
 	svc := o.ServiceName + "." + o.ServiceNamespace + ".svc"
-	return svc, []string{svc, svc + ".cluster.local", "localhost"}, []net.IP{netutils.ParseIPSloppy("127.0.0.1")}
+	ips := []net.IP{netutils.ParseIPSloppy("127.0.0.1")}
+	if ip := o.SecureServing.BindAddress; ip != nil && !ip.IsUnspecified() && !ip.IsLoopback() {
+		ips = append(ips, ip)
+	}
+	return svc, []string{svc, svc + ".cluster.local", "localhost"}, ips
 }
 
 // metricsServerTimeouts bound the plain-HTTP metrics server.

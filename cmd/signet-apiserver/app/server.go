@@ -26,10 +26,12 @@ import (
 	"k8s.io/component-base/term"
 	"k8s.io/component-base/version"
 	"k8s.io/klog/v2"
+	apiregistrationv1client "k8s.io/kube-aggregator/pkg/client/clientset_generated/clientset/typed/apiregistration/v1"
 
 	"github.com/signet-dev/signet/pkg/apiserver"
 	"github.com/signet-dev/signet/pkg/generated/openapi"
 	"github.com/signet-dev/signet/pkg/issuers"
+	"github.com/signet-dev/signet/pkg/servingcert"
 	"github.com/signet-dev/signet/pkg/signers"
 )
 
@@ -77,6 +79,13 @@ func Run(ctx context.Context, o *Options) error {
 	}
 	cache := issuers.New(dyn, kube, issuers.Options{ClusterResourceNamespace: o.ClusterResourceNamespace})
 
+	var serving *servingcert.Authority
+	if o.selfManagedServing() {
+		if serving, err = newServingAuthority(o, kubeConfig); err != nil {
+			return err
+		}
+		o.SecureServing.ServerCert.GeneratedCert = serving
+	}
 	cfg, err := serverConfig(o, cache)
 	if err != nil {
 		return err
@@ -91,6 +100,12 @@ func Run(ctx context.Context, o *Options) error {
 		return err
 	}
 	go clockHealth.Run(ctx)
+	if serving != nil {
+		if err := server.GenericAPIServer.AddReadyzChecks(serving.PublishedCheck()); err != nil {
+			return err
+		}
+		go serving.Run(ctx)
+	}
 	server.GenericAPIServer.AddPostStartHookOrDie("start-issuers-cache", func(hc genericapiserver.PostStartHookContext) error {
 		cache.Start(hc)
 		return nil
@@ -133,11 +148,33 @@ func clientConfig(o *Options) (*rest.Config, error) {
 	return cfg, nil
 }
 
-func serverConfig(o *Options, cache *issuers.Cache) (*apiserver.Config, error) {
-	host, dns, ips := o.selfSignedNames()
-	if err := o.SecureServing.MaybeDefaultWithSelfSignedCerts(host, dns, ips); err != nil {
-		return nil, fmt.Errorf("self-signed serving certificate: %w", err)
+// newServingAuthority makes the serving CA and certificate for a signet run
+// without --tls-cert-file.
+func newServingAuthority(o *Options, kubeConfig *rest.Config) (*servingcert.Authority, error) {
+	host, dns, ips := o.servingNames()
+	opts := servingcert.Options{
+		Host: host, DNSNames: dns, IPs: ips,
+		CAValidity:   o.ServingCAValidity,
+		CertValidity: o.ServingCertValidity,
+		APIService:   o.CABundleAPIService,
+		SyncPeriod:   o.ServingCASyncPeriod,
 	}
+	var client apiregistrationv1client.APIServiceInterface
+	if opts.APIService != "" {
+		c, err := apiregistrationv1client.NewForConfig(kubeConfig)
+		if err != nil {
+			return nil, err
+		}
+		client = c.APIServices()
+	}
+	a, err := servingcert.New(opts, client)
+	if err != nil {
+		return nil, fmt.Errorf("self-managed serving certificate: %w", err)
+	}
+	return a, nil
+}
+
+func serverConfig(o *Options, cache *issuers.Cache) (*apiserver.Config, error) {
 	cfg := genericapiserver.NewRecommendedConfig(apiserver.Codecs)
 	cfg.EffectiveVersion = compatibility.DefaultBuildEffectiveVersion()
 	cfg.FeatureGate = utilfeature.DefaultFeatureGate
