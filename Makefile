@@ -7,13 +7,20 @@ GO ?= go
 # Integration tests start real etcd + kube-apiserver processes; give them room.
 INTEGRATION_TIMEOUT ?= 30m
 
-.PHONY: bench all build install-plugin tools run test test-unit test-fuzz test-integration verify codegen verify-codegen fmt vet clean
+.PHONY: bench all build install-plugin tools chart-lint run test test-unit test-fuzz test-integration verify codegen verify-codegen fmt vet clean
 
 all: build
 
-## tools: build etcd, kube-apiserver and kubectl (v1.37.2) into _output/bin from the Go module proxy
+## tools: build etcd, kube-apiserver and kubectl (v1.37.2) and helm into _output/bin from the Go module proxy
 tools:
-	hack/build-tools.sh etcd kube-apiserver kubectl
+	hack/build-tools.sh etcd kube-apiserver kubectl helm
+
+## chart-lint: helm lint the chart with its default and its best-practice values
+CHART := artifacts/charts/signet
+chart-lint:
+	hack/build-tools.sh helm
+	$(BIN)/helm lint --strict $(CHART)
+	$(BIN)/helm lint --strict $(CHART) -f $(CHART)/values.best-practice.yaml
 
 ## build: build signet and the kubectl-signet plugin into _output/bin
 build:

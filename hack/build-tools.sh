@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Builds the Kubernetes and etcd binaries that signet's tests, `make run` and
-# `make bench` use, from the Go module proxy, into _output/bin. Everything is
-# pinned by hack/tools/go.mod; nothing is downloaded from anywhere else.
+# `make bench` use, and Helm for the chart's tests, from the Go module proxy,
+# into _output/bin. Everything is pinned by hack/tools/go.mod, and Helm by
+# hack/tools/helm/go.mod; nothing is downloaded from anywhere else.
 #
-#   hack/build-tools.sh [kube-apiserver|etcd|kubectl|kube-controller-manager ...]
+#   hack/build-tools.sh [kube-apiserver|etcd|kubectl|kube-controller-manager|helm ...]
 set -euo pipefail
 
 SELF="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")"
@@ -16,6 +17,12 @@ declare -A PKG=(
   [kube-controller-manager]=k8s.io/kubernetes/cmd/kube-controller-manager
   [kubectl]=k8s.io/kubernetes/cmd/kubectl
   [etcd]=go.etcd.io/etcd/server/v3
+  [helm]=helm.sh/helm/v4/cmd/helm
+)
+# Helm is a module of its own, so that its dependencies never move the
+# Kubernetes versions of hack/tools/go.mod. Every other tool is built there.
+declare -A MODULE=(
+  [helm]=hack/tools/helm
 )
 
 tools=("$@")
@@ -34,21 +41,27 @@ for p in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
 done
 
 mkdir -p "${BIN}"
-cd "${ROOT}/hack/tools"
 for t in "${tools[@]}"; do
   pkg=${PKG[$t]:-}
   if [[ -z "${pkg}" ]]; then
     echo "unknown tool ${t}; known: ${!PKG[*]}" >&2
     exit 2
   fi
-  # go build is incremental through the build cache; a stamp keyed on
-  # go.mod/go.sum skips even the link step when nothing changed.
+  cd "${ROOT}/${MODULE[$t]:-hack/tools}"
+  # go build is incremental through the build cache; a stamp keyed on the
+  # module's go.mod/go.sum skips even the link step when nothing changed.
   stamp="${BIN}/.${t}.stamp"
   want=$(cat go.mod go.sum "${SELF}" | sha256sum | cut -d' ' -f1)
   if [[ -x "${BIN}/${t}" && -f "${stamp}" && "$(cat "${stamp}")" == "${want}" ]]; then
     continue
   fi
+  flags=${ldflags}
+  if [[ "${t}" == helm ]]; then
+    # Helm reports the version in its source ("v4.3") unless told the release.
+    flags="-s -w -X helm.sh/helm/v4/internal/version.version=$(go list -m -f '{{.Version}}' helm.sh/helm/v4)"
+    flags+=" -X helm.sh/helm/v4/internal/version.gitTreeState=clean"
+  fi
   echo ">> building ${t} (${pkg})" >&2
-  CGO_ENABLED=0 go build -trimpath -ldflags "${ldflags}" -o "${BIN}/${t}" "${pkg}"
+  CGO_ENABLED=0 go build -trimpath -ldflags "${flags}" -o "${BIN}/${t}" "${pkg}"
   echo "${want}" > "${stamp}"
 done
