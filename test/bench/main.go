@@ -1,43 +1,42 @@
 // Command bench measures signet side by side with its peers on one machine,
-// in one run, and prints ratios (make bench). Scenario so far: a burst of
-// approved CSRs, signet at its defaults through a namespaced CA Issuer (so the
-// reference check is in the path) against the ceiling — a client that writes
-// a precomputed certificate with UpdateStatus as soon as a CSR is approved,
-// with the same number of writers. Both are driven by the same approval burst
-// and measured the same way: approval acknowledged → certificate seen by a watch.
+// in one run, and prints ratios (make bench). Scenarios (-scenarios):
 //
-// State (issue #6 open): scenarios drain (pre-approved CSRs, subject then
-// started; first→last issued), burst (approvals from 16 approvers while the
-// subject runs; approval→issued) and idle (one CSR at a time) for the ceiling,
-// signet and kube-controller-manager at its defaults and at client QPS 5000.
+//   - drain: N approved CSRs waiting, then the subject starts; first → last issued.
+//   - burst: 16 approvers approve N CSRs while the subject runs; approval →
+//     certificate seen by a watch. Once with ECDSA P-256 requester keys, once
+//     with RSA-2048 (the CA is ECDSA P-256 throughout).
+//   - idle: one CSR at a time.
+//   - sign: the synchronous signers/<name>/sign subresource through
+//     kube-apiserver's aggregator, next to a get of the same signer.
+//   - memory: signet's RSS and Go heap with 0, 10k and 50k CSRs present.
+//   - list: 10,000 Issuers in 1,000 namespaces; listing their signers against
+//     listing the Issuers themselves.
+//
+// The CSR subjects are the ceiling — a client that writes a precomputed
+// certificate with UpdateStatus as soon as a CSR is approved, with the same
+// number of writers — signet at its defaults through a namespaced CA Issuer
+// (so the reference check is in the path), and kube-controller-manager's CSR
+// signer at its defaults and at client QPS 5000.
+//
 // Known problem: in a full run, kube-controller-manager at QPS 5000 has once
 // issued nothing in its burst after the defaults run (alone it works; logs
-// are kept in the -out directory). Still to do: signers list at 10,000
-// issuers, the sign subresource, memory growth, repeats and a chart.
+// are kept in the -out directory).
 package main
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/json"
-	"encoding/pem"
 	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
+	"runtime"
+	"slices"
+	"strconv"
 	"strings"
-	"sync"
 	"time"
 
-	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -47,128 +46,257 @@ import (
 	"github.com/signet-dev/signet/test/framework"
 )
 
-type result struct {
-	Scenario   string  `json:"scenario"`
-	Subject    string  `json:"subject"`
-	N          int     `json:"n"`
-	PerSecond  float64 `json:"csrsPerSecond"`
-	P50Millis  float64 `json:"p50Millis"`
-	P95Millis  float64 `json:"p95Millis"`
-	P99Millis  float64 `json:"p99Millis"`
-	WallMillis float64 `json:"wallMillis"`
+var allScenarios = []string{"drain", "burst", "idle", "sign", "memory", "list"}
+
+type options struct {
+	n, idle, writers int
+	kcm              bool
+	only             string
+	out              string
+	scenarios        map[string]bool
+	memoryCSRs       []int
+	listIssuers      int
+	listRepeat       int
+	pprof            bool
 }
 
 func main() {
-	n := flag.Int("n", 2000, "CSRs per burst and per drain")
-	idle := flag.Int("idle", 200, "CSRs signed one at a time for idle latency")
-	writers := flag.Int("writers", 16, "concurrent writers of the ceiling client, and approvers of every burst")
-	kcm := flag.Bool("kube-controller-manager", true, "also measure kube-controller-manager's CSR signer (needs _output/bin/kube-controller-manager)")
-	only := flag.String("only", "", "measure only the subjects whose name contains this (the ceiling is always measured)")
-	out := flag.String("out", "_output/bench", "directory for report.json and report.md")
+	var o options
+	flag.IntVar(&o.n, "n", 2000, "CSRs per burst and per drain, and requests of the sign scenario")
+	flag.IntVar(&o.idle, "idle", 200, "CSRs signed one at a time for idle latency")
+	flag.IntVar(&o.writers, "writers", 16, "concurrent writers of the ceiling client, approvers of every burst, clients of the sign scenario, and creators of test objects")
+	flag.BoolVar(&o.kcm, "kube-controller-manager", true, "also measure kube-controller-manager's CSR signer (needs _output/bin/kube-controller-manager)")
+	flag.StringVar(&o.only, "only", "", "measure only the CSR subjects whose name contains this (the ceiling is always measured)")
+	flag.StringVar(&o.out, "out", "_output/bench", "directory for report.json, report.md, latency.svg, profiles and logs")
+	scenarios := flag.String("scenarios", strings.Join(allScenarios, ","), "comma-separated scenarios to run, of "+strings.Join(allScenarios, ","))
+	memoryCSRs := flag.String("memory-csrs", "10000,50000", "comma-separated numbers of CSRs present for the memory scenario (0 is always measured)")
+	flag.IntVar(&o.listIssuers, "list-issuers", 10000, "Issuers for the list scenario, 10 per namespace")
+	flag.IntVar(&o.listRepeat, "list-repeat", 5, "timed runs of each list, after one warm-up run")
+	flag.BoolVar(&o.pprof, "pprof", false, "save to -out a 10 s CPU profile of signet during its P-256 burst, and a heap profile with the list scenario's Issuers")
 	flag.Parse()
-	if err := run(*n, *idle, *writers, *kcm, *only, *out); err != nil {
+
+	o.scenarios = map[string]bool{}
+	for _, s := range strings.Split(*scenarios, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		if !slices.Contains(allScenarios, s) {
+			fmt.Fprintf(os.Stderr, "bench: unknown scenario %q (want some of %s)\n", s, strings.Join(allScenarios, ","))
+			os.Exit(2)
+		}
+		o.scenarios[s] = true
+	}
+	for _, s := range strings.Split(*memoryCSRs, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 || (len(o.memoryCSRs) > 0 && n <= o.memoryCSRs[len(o.memoryCSRs)-1]) {
+			fmt.Fprintf(os.Stderr, "bench: -memory-csrs %q: want increasing non-negative numbers\n", *memoryCSRs)
+			os.Exit(2)
+		}
+		o.memoryCSRs = append(o.memoryCSRs, n)
+	}
+	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(n, idle, writers int, withKCM bool, only, outDir string) error {
-	if err := os.MkdirAll(outDir, 0o755); err != nil {
+// bench is what every scenario works with.
+type bench struct {
+	cp   *framework.ControlPlane
+	sig  *framework.Signet
+	cfg  *rest.Config // the admin's, unthrottled
+	kube kubernetes.Interface
+	dyn  dynamic.Interface
+	ca   *testpki.CA
+	// keys are the requester keys: [0] ECDSA P-256, used by every scenario;
+	// [1] RSA-2048, for a second burst.
+	keys    []requestKey
+	writers int
+}
+
+func (b *bench) logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "   "+format+"\n", args...)
+}
+
+func run(o options) error {
+	rep := &report{Command: commandLine(), Started: time.Now(), CPUs: runtime.NumCPU(), LoadAverage: [2]string{loadAverage()}}
+	if err := os.MkdirAll(o.out, 0o755); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Minute)
 	defer cancel()
-	cp, err := framework.StartControlPlane(ctx, framework.ControlPlaneOptions{})
-	if err != nil {
-		return err
-	}
-	defer cp.Stop()
-	crds, err := framework.IssuerCRDDir()
-	if err != nil {
-		return err
-	}
-	if _, err := cp.InstallCRDs(ctx, crds); err != nil {
-		return err
-	}
-	cfg := rest.CopyConfig(cp.AdminConfig)
-	cfg.QPS, cfg.Burst = 5000, 10000 // the driver must never be the bottleneck
-	kube := kubernetes.NewForConfigOrDie(cfg)
-	dyn := dynamic.NewForConfigOrDie(cfg)
 
-	ca, err := testpki.NewCA(testpki.CAOptions{CommonName: "bench CA"})
+	setup := time.Now()
+	fmt.Fprintln(os.Stderr, ">> control plane, bench Issuer, signet")
+	b, err := start(ctx, o.writers)
 	if err != nil {
 		return err
 	}
-	if _, err := kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "bench"}}, metav1.CreateOptions{}); err != nil {
-		return err
-	}
-	if _, err := kube.CoreV1().Secrets("bench").Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "ca", Namespace: "bench"}, Type: corev1.SecretTypeTLS,
-		Data: map[string][]byte{"tls.crt": ca.CertPEM(), "tls.key": ca.KeyPEM()}}, metav1.CreateOptions{}); err != nil {
-		return err
-	}
-	issuer := &unstructured.Unstructured{Object: map[string]interface{}{"apiVersion": "cert-manager.io/v1", "kind": "Issuer",
-		"metadata": map[string]interface{}{"name": "ca", "namespace": "bench"}, "spec": map[string]interface{}{"ca": map[string]interface{}{"secretName": "ca"}}}}
-	if _, err := dyn.Resource(issuers.IssuerGVR).Namespace("bench").Create(ctx, issuer, metav1.CreateOptions{}); err != nil {
-		return err
-	}
-	sig, err := framework.StartSignet(ctx, cp, framework.SignetOptions{})
-	if err != nil {
-		return err
-	}
-	sig.Stop()
-	request, leafPEM, err := requestAndLeaf(ca)
-	if err != nil {
-		return err
-	}
+	defer b.cp.Stop()
+	rep.phase("setup", setup)
 
-	subjects := []*subject{ceilingSubject(kube, leafPEM, writers), signetSubject(sig)}
-	if withKCM {
-		for _, qps := range []int{0, 5000} {
-			s, err := kcmSubject(cp, ca, outDir, qps)
-			if err != nil {
-				return err
+	csrScenarios := o.scenarios["drain"] || o.scenarios["burst"] || o.scenarios["idle"]
+	if csrScenarios {
+		profileTo := ""
+		if o.pprof {
+			profileTo = filepath.Join(o.out, "signet-burst-cpu.pprof")
+		}
+		leaves := map[string][]byte{}
+		for _, k := range b.keys {
+			leaves[string(k.request)] = k.leaf
+		}
+		subjects := []*subject{ceilingSubject(b.kube, leaves, o.writers), signetSubject(b.sig, profileTo)}
+		if o.kcm {
+			for _, qps := range []int{0, 5000} {
+				s, err := kcmSubject(b.cp, b.ca, o.out, qps)
+				if err != nil {
+					return err
+				}
+				subjects = append(subjects, s)
 			}
-			subjects = append(subjects, s)
+		}
+		for i, s := range subjects {
+			if i > 0 && o.only != "" && !strings.Contains(s.name, o.only) {
+				continue
+			}
+			t := time.Now()
+			fmt.Fprintf(os.Stderr, ">> %s\n", s.name)
+			group := fmt.Sprintf("s%d", i)
+			rs, err := b.measure(ctx, s, group, o)
+			s.stop()
+			rep.Results = append(rep.Results, rs...)
+			rep.fail(err)
+			// Every subject starts with no CSRs left by the ones before.
+			_, err = deleteCSRs(ctx, b.kube, group, o.writers)
+			rep.fail(err)
+			rep.phase(s.name, t)
 		}
 	}
-	var results []result
-	var failures []string
-	for i, s := range subjects {
-		if i > 0 && only != "" && !strings.Contains(s.name, only) {
-			continue
+	if o.scenarios["sign"] {
+		t := time.Now()
+		fmt.Fprintln(os.Stderr, ">> sign subresource")
+		err := restartSignet(ctx, b.kube, b.sig)
+		if err == nil {
+			var rs []result
+			rs, err = b.signScenario(ctx, o.n)
+			rep.Results = append(rep.Results, rs...)
 		}
-		fmt.Fprintf(os.Stderr, ">> %s\n", s.name)
-		rs, err := measure(ctx, kube, s, i, request, n, idle, writers)
-		s.stop()
-		results = append(results, rs...)
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "   %v\n", err)
-			failures = append(failures, err.Error())
-		}
+		rep.fail(err)
+		rep.phase("sign", t)
 	}
-	if err := report(results, failures, outDir); err != nil {
+	if o.scenarios["memory"] {
+		t := time.Now()
+		fmt.Fprintln(os.Stderr, ">> memory")
+		err := restartSignet(ctx, b.kube, b.sig)
+		if err == nil {
+			rep.Memory, err = b.memoryScenario(ctx, o.memoryCSRs)
+		}
+		rep.fail(err)
+		rep.phase("memory", t)
+	}
+	// Last: its 1,000 namespaces stay (no namespace controller runs here).
+	if o.scenarios["list"] {
+		t := time.Now()
+		fmt.Fprintln(os.Stderr, ">> signers list")
+		heapProfileTo := ""
+		if o.pprof {
+			heapProfileTo = filepath.Join(o.out, "signet-list-heap.pprof")
+		}
+		rep.List, err = b.listScenario(ctx, o.listIssuers, o.listRepeat, heapProfileTo)
+		rep.fail(err)
+		rep.phase("list", t)
+	}
+
+	rep.WallSeconds = time.Since(rep.Started).Seconds()
+	rep.LoadAverage[1] = loadAverage()
+	rep.Ratios = ratios(rep)
+	if err := rep.write(o.out); err != nil {
 		return err
 	}
-	if len(failures) > 0 {
-		return fmt.Errorf("%d subject(s) failed", len(failures))
+	fmt.Fprintf(os.Stderr, "total wall time %s\n", since(rep.Started))
+	if len(rep.Failures) > 0 {
+		return fmt.Errorf("%d scenario(s) failed", len(rep.Failures))
 	}
 	return nil
 }
 
-// measure runs the drain, burst and idle scenarios for one subject.
-func measure(ctx context.Context, kube kubernetes.Interface, s *subject, i int, request []byte, n, idle, writers int) ([]result, error) {
+// start brings up the control plane, the Issuer CRDs, the namespace bench with
+// a CA Secret and Issuer ca, and signet (stopped again: subjects start it),
+// and makes the requester keys.
+func start(ctx context.Context, writers int) (*bench, error) {
+	cp, err := framework.StartControlPlane(ctx, framework.ControlPlaneOptions{})
+	if err != nil {
+		return nil, err
+	}
+	b := &bench{cp: cp, writers: writers}
+	if err := b.setUp(ctx); err != nil {
+		cp.Stop()
+		return nil, err
+	}
+	return b, nil
+}
+
+func (b *bench) setUp(ctx context.Context) error {
+	crds, err := framework.IssuerCRDDir()
+	if err != nil {
+		return err
+	}
+	if _, err := b.cp.InstallCRDs(ctx, crds); err != nil {
+		return err
+	}
+	b.cfg = rest.CopyConfig(b.cp.AdminConfig)
+	b.cfg.QPS, b.cfg.Burst = 5000, 10000 // the driver must never be the bottleneck
+	b.kube = kubernetes.NewForConfigOrDie(b.cfg)
+	b.dyn = dynamic.NewForConfigOrDie(b.cfg)
+
+	if b.ca, err = testpki.NewCA(testpki.CAOptions{CommonName: "bench CA"}); err != nil {
+		return err
+	}
+	for _, k := range []struct {
+		name string
+		typ  testpki.KeyType
+	}{{"ECDSA P-256", testpki.ECDSAP256}, {"RSA-2048", testpki.RSA2048}} {
+		key, err := newRequestKey(k.name, k.typ, b.ca)
+		if err != nil {
+			return err
+		}
+		b.keys = append(b.keys, key)
+	}
+	if _, err := b.kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "bench"}}, metav1.CreateOptions{}); err != nil {
+		return err
+	}
+	if _, err := b.kube.CoreV1().Secrets("bench").Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "ca", Namespace: "bench"}, Type: corev1.SecretTypeTLS,
+		Data: map[string][]byte{"tls.crt": b.ca.CertPEM(), "tls.key": b.ca.KeyPEM()}}, metav1.CreateOptions{}); err != nil {
+		return err
+	}
+	if _, err := b.dyn.Resource(issuers.IssuerGVR).Namespace("bench").Create(ctx, caIssuer("bench", "ca"), metav1.CreateOptions{}); err != nil {
+		return err
+	}
+	if b.sig, err = framework.StartSignet(ctx, b.cp, framework.SignetOptions{}); err != nil {
+		return err
+	}
+	b.sig.Stop()
+	return nil
+}
+
+// measure runs the drain, burst and idle scenarios (those selected) for one
+// subject, with CSRs labelled group.
+func (b *bench) measure(ctx context.Context, s *subject, group string, o options) ([]result, error) {
 	var results []result
-	{
-		prefix := fmt.Sprintf("s%d", i)
-		// Drain: n approved CSRs waiting, then the subject starts.
-		names, err := createCSRs(ctx, kube, prefix+"-drain", s.signerName, request, n)
+	p256 := b.keys[0]
+	if o.scenarios["drain"] {
+		// n approved CSRs waiting, then the subject starts.
+		names, err := createCSRs(ctx, b.kube, group, group+"-drain", s.signerName, p256.request, o.n, o.writers)
 		if err != nil {
 			return results, err
 		}
-		if _, err := approveAll(ctx, kube, names, writers); err != nil {
+		if _, err := approveAll(ctx, b.kube, names, o.writers); err != nil {
 			return results, err
 		}
-		issued := watchIssued(ctx, kube, s.signerName, names)
+		issued := watchIssued(ctx, b.kube, s.signerName, names)
 		if err := s.start(ctx); err != nil {
 			return results, err
 		}
@@ -177,35 +305,57 @@ func measure(ctx context.Context, kube kubernetes.Interface, s *subject, i int, 
 			return results, fmt.Errorf("%s drain: %w", s.name, err)
 		}
 		results = append(results, drainResult(s.name, times))
+	} else if err := s.start(ctx); err != nil {
+		return results, err
+	}
 
-		// Burst: the subject running, n CSRs approved as fast as the driver can.
-		names, err = createCSRs(ctx, kube, prefix+"-burst", s.signerName, request, n)
+	if o.scenarios["burst"] {
+		// The subject running, n CSRs approved as fast as the driver can.
+		for i, key := range b.keys {
+			scenario, prefix := "csr-burst", group+"-burst"
+			if i > 0 {
+				scenario, prefix = "csr-burst-rsa2048", group+"-burst-rsa"
+			}
+			names, err := createCSRs(ctx, b.kube, group, prefix, s.signerName, key.request, o.n, o.writers)
+			if err != nil {
+				return results, err
+			}
+			var profiled chan error
+			if s.profile != nil && i == 0 {
+				profiled = make(chan error, 1)
+				go func() { profiled <- s.profile(ctx) }()
+			}
+			issued := watchIssued(ctx, b.kube, s.signerName, names)
+			start := time.Now()
+			approvedAt, err := approveAll(ctx, b.kube, names, o.writers)
+			if err != nil {
+				return results, err
+			}
+			times, err := issued.wait(10 * time.Minute)
+			if err != nil {
+				return results, fmt.Errorf("%s %s: %w", s.name, scenario, err)
+			}
+			results = append(results, latencyResult(scenario, s.name, approvedAt, times, time.Since(start)))
+			if profiled != nil {
+				if err := <-profiled; err != nil {
+					return results, fmt.Errorf("CPU profile of %s: %w", s.name, err)
+				}
+				b.logf("CPU profile of the burst saved")
+			}
+		}
+	}
+
+	if o.scenarios["idle"] {
+		names, err := createCSRs(ctx, b.kube, group, group+"-idle", s.signerName, p256.request, o.idle, o.writers)
 		if err != nil {
 			return results, err
 		}
-		issued = watchIssued(ctx, kube, s.signerName, names)
+		approvedAt := map[string]time.Time{}
+		times := map[string]time.Time{}
 		start := time.Now()
-		approvedAt, err := approveAll(ctx, kube, names, writers)
-		if err != nil {
-			return results, err
-		}
-		times, err = issued.wait(10 * time.Minute)
-		if err != nil {
-			return results, fmt.Errorf("%s burst: %w", s.name, err)
-		}
-		results = append(results, latencyResult("csr-burst", s.name, approvedAt, times, time.Since(start)))
-
-		// Idle: one CSR at a time.
-		names, err = createCSRs(ctx, kube, prefix+"-idle", s.signerName, request, idle)
-		if err != nil {
-			return results, err
-		}
-		approvedAt = map[string]time.Time{}
-		times = map[string]time.Time{}
-		start = time.Now()
 		for _, name := range names {
-			issued := watchIssued(ctx, kube, s.signerName, []string{name})
-			at, err := approveAll(ctx, kube, []string{name}, 1)
+			issued := watchIssued(ctx, b.kube, s.signerName, []string{name})
+			at, err := approveAll(ctx, b.kube, []string{name}, 1)
 			if err != nil {
 				return results, err
 			}
@@ -218,185 +368,6 @@ func measure(ctx context.Context, kube kubernetes.Interface, s *subject, i int, 
 		results = append(results, latencyResult("idle", s.name, approvedAt, times, time.Since(start)))
 	}
 	return results, nil
-}
-
-// requestAndLeaf makes one ECDSA P-256 request with client-auth usages, and
-// a certificate for it signed by ca that the ceiling writes.
-func requestAndLeaf(ca *testpki.CA) ([]byte, []byte, error) {
-	key, err := testpki.NewKey(testpki.ECDSAP256)
-	if err != nil {
-		return nil, nil, err
-	}
-	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "bench"}}, key)
-	if err != nil {
-		return nil, nil, err
-	}
-	tmpl := &x509.Certificate{SerialNumber: ca.Cert.SerialNumber, Subject: pkix.Name{CommonName: "bench"}, NotBefore: time.Now().Add(-time.Hour),
-		NotAfter: time.Now().Add(24 * time.Hour), KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
-	leaf, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, key.Public(), ca.Key)
-	if err != nil {
-		return nil, nil, err
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leaf}), nil
-}
-
-// startCeiling writes leafPEM into every approved CSR for signerName.
-func startCeiling(ctx context.Context, kube kubernetes.Interface, signerName string, leafPEM []byte, writers int) func() {
-	ctx, cancel := context.WithCancel(ctx)
-	work := make(chan *certificatesv1.CertificateSigningRequest, 100000)
-	var wg sync.WaitGroup
-	for range writers {
-		wg.Go(func() {
-			for csr := range work {
-				csr.Status.Certificate = leafPEM
-				if _, err := kube.CertificatesV1().CertificateSigningRequests().UpdateStatus(ctx, csr, metav1.UpdateOptions{}); err != nil && !apierrors.IsConflict(err) && ctx.Err() == nil {
-					fmt.Fprintln(os.Stderr, "ceiling:", err)
-				}
-			}
-		})
-	}
-	go func() {
-		defer close(work)
-		w, err := kube.CertificatesV1().CertificateSigningRequests().Watch(ctx, metav1.ListOptions{FieldSelector: "spec.signerName=" + signerName})
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "ceiling watch:", err)
-			return
-		}
-		defer w.Stop()
-		done := map[string]bool{}
-		for e := range w.ResultChan() {
-			csr, ok := e.Object.(*certificatesv1.CertificateSigningRequest)
-			if !ok || e.Type == watch.Deleted || done[csr.Name] || len(csr.Status.Certificate) > 0 || !approved(csr) {
-				continue
-			}
-			done[csr.Name] = true
-			work <- csr
-		}
-	}()
-	return func() { cancel(); wg.Wait() }
-}
-
-func approved(csr *certificatesv1.CertificateSigningRequest) bool {
-	for _, c := range csr.Status.Conditions {
-		if c.Type == certificatesv1.CertificateApproved {
-			return true
-		}
-	}
-	return false
-}
-
-func createCSRs(ctx context.Context, kube kubernetes.Interface, prefix, signerName string, request []byte, n int) ([]string, error) {
-	names := make([]string, n)
-	for i := range names {
-		names[i] = fmt.Sprintf("%s-%d", prefix, i)
-		csr := &certificatesv1.CertificateSigningRequest{ObjectMeta: metav1.ObjectMeta{Name: names[i]}, Spec: certificatesv1.CertificateSigningRequestSpec{
-			Request: request, SignerName: signerName, Usages: []certificatesv1.KeyUsage{certificatesv1.UsageDigitalSignature, certificatesv1.UsageClientAuth}}}
-		if _, err := kube.CertificatesV1().CertificateSigningRequests().Create(ctx, csr, metav1.CreateOptions{}); err != nil {
-			return nil, err
-		}
-	}
-	return names, nil
-}
-
-// approveAll approves names with `workers` approvers and returns when each
-// approval was acknowledged.
-func approveAll(ctx context.Context, kube kubernetes.Interface, names []string, workers int) (map[string]time.Time, error) {
-	var mu sync.Mutex
-	at := map[string]time.Time{}
-	var firstErr error
-	jobs := make(chan string)
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for name := range jobs {
-				for {
-					csr, err := kube.CertificatesV1().CertificateSigningRequests().Get(ctx, name, metav1.GetOptions{})
-					if err == nil {
-						csr.Status.Conditions = append(csr.Status.Conditions, certificatesv1.CertificateSigningRequestCondition{
-							Type: certificatesv1.CertificateApproved, Status: corev1.ConditionTrue, Reason: "Bench"})
-						_, err = kube.CertificatesV1().CertificateSigningRequests().UpdateApproval(ctx, name, csr, metav1.UpdateOptions{})
-					}
-					if apierrors.IsConflict(err) {
-						continue
-					}
-					mu.Lock()
-					if err != nil && firstErr == nil {
-						firstErr = err
-					}
-					at[name] = time.Now()
-					mu.Unlock()
-					break
-				}
-			}
-		})
-	}
-	for _, n := range names {
-		jobs <- n
-	}
-	close(jobs)
-	wg.Wait()
-	return at, firstErr
-}
-
-type issuedWatch struct {
-	mu    sync.Mutex
-	times map[string]time.Time
-	want  map[string]bool
-	done  chan struct{}
-	stop  func()
-}
-
-// watchIssued records when each of names first shows a certificate.
-func watchIssued(ctx context.Context, kube kubernetes.Interface, signerName string, names []string) *issuedWatch {
-	iw := &issuedWatch{times: map[string]time.Time{}, want: map[string]bool{}, done: make(chan struct{})}
-	for _, n := range names {
-		iw.want[n] = true
-	}
-	w, err := kube.CertificatesV1().CertificateSigningRequests().Watch(ctx, metav1.ListOptions{FieldSelector: "spec.signerName=" + signerName})
-	if err != nil {
-		close(iw.done)
-		return iw
-	}
-	iw.stop = w.Stop
-	go func() {
-		for e := range w.ResultChan() {
-			csr, ok := e.Object.(*certificatesv1.CertificateSigningRequest)
-			if !ok || e.Type == watch.Deleted || len(csr.Status.Certificate) == 0 || !iw.want[csr.Name] {
-				continue
-			}
-			iw.mu.Lock()
-			if _, seen := iw.times[csr.Name]; !seen {
-				iw.times[csr.Name] = time.Now()
-				if len(iw.times) == len(iw.want) {
-					close(iw.done)
-				}
-			}
-			iw.mu.Unlock()
-		}
-	}()
-	return iw
-}
-
-func (iw *issuedWatch) wait(d time.Duration) (map[string]time.Time, error) {
-	defer func() {
-		if iw.stop != nil {
-			iw.stop()
-		}
-	}()
-	select {
-	case <-iw.done:
-	case <-time.After(d):
-	}
-	iw.mu.Lock()
-	defer iw.mu.Unlock()
-	if len(iw.times) != len(iw.want) {
-		return nil, fmt.Errorf("only %d of %d issued within %s", len(iw.times), len(iw.want), d)
-	}
-	out := make(map[string]time.Time, len(iw.times))
-	for k, v := range iw.times {
-		out[k] = v
-	}
-	return out, nil
 }
 
 func drainResult(subject string, times map[string]time.Time) result {
@@ -420,48 +391,41 @@ func latencyResult(scenario, subject string, approvedAt, issuedAt map[string]tim
 			lat = append(lat, ms(t.Sub(a)))
 		}
 	}
-	sort.Float64s(lat)
-	pct := func(p float64) float64 { return lat[int(p*float64(len(lat)-1))] }
+	slices.Sort(lat)
 	return result{Scenario: scenario, Subject: subject, N: len(issuedAt), PerSecond: float64(len(issuedAt)) / wall.Seconds(),
-		P50Millis: pct(0.5), P95Millis: pct(0.95), P99Millis: pct(0.99), WallMillis: ms(wall)}
+		P50Millis: pct(lat, 0.5), P95Millis: pct(lat, 0.95), P99Millis: pct(lat, 0.99), WallMillis: ms(wall)}
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
-func report(results []result, failures []string, outDir string) error {
-	var md strings.Builder
-	fmt.Fprintf(&md, "| scenario | subject | N | CSRs/s | p50 ms | p95 ms | p99 ms |\n|---|---|---|---|---|---|---|\n")
-	for _, r := range results {
-		fmt.Fprintf(&md, "| %s | %s | %d | %.0f | %.0f | %.0f | %.0f |\n", r.Scenario, r.Subject, r.N, r.PerSecond, r.P50Millis, r.P95Millis, r.P99Millis)
+func since(t time.Time) time.Duration { return time.Since(t).Round(100 * time.Millisecond) }
+
+// commandLine is how this run was invoked, as one would type it.
+func commandLine() string {
+	var parts []string
+	if d := os.Getenv("SIGNET_BIN_DIR"); d != "" {
+		parts = append(parts, "SIGNET_BIN_DIR="+shellQuote(d))
 	}
-	ceiling := map[string]result{}
-	for _, r := range results {
-		if strings.HasPrefix(r.Subject, "ceiling") {
-			ceiling[r.Scenario] = r
-		}
+	parts = append(parts, "go", "run", "./test/bench")
+	for _, a := range os.Args[1:] {
+		parts = append(parts, shellQuote(a))
 	}
-	md.WriteString("\nRatios to the ceiling (throughput: higher is better; idle p99: lower is better):\n\n")
-	for _, r := range results {
-		c, ok := ceiling[r.Scenario]
-		if !ok || strings.HasPrefix(r.Subject, "ceiling") || c.PerSecond == 0 {
-			continue
-		}
-		if r.Scenario == "idle" {
-			fmt.Fprintf(&md, "- %s, idle p99: %.2f× the ceiling's\n", r.Subject, r.P99Millis/c.P99Millis)
-		} else {
-			fmt.Fprintf(&md, "- %s, %s: %.2f× the ceiling's CSRs/s\n", r.Subject, r.Scenario, r.PerSecond/c.PerSecond)
-		}
+	return strings.Join(parts, " ")
+}
+
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_=,./:") == "" {
+		return s
 	}
-	for _, f := range failures {
-		fmt.Fprintf(&md, "\nFAILED: %s\n", f)
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// loadAverage is the 1, 5 and 15 minute load averages, for judging noise.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
 	}
-	fmt.Print(md.String())
-	if err := os.MkdirAll(outDir, 0o755); err != nil {
-		return err
-	}
-	js, _ := json.MarshalIndent(results, "", "  ")
-	if err := os.WriteFile(filepath.Join(outDir, "report.json"), js, 0o644); err != nil {
-		return err
-	}
-	return os.WriteFile(filepath.Join(outDir, "report.md"), []byte(md.String()), 0o644)
+	f := strings.Fields(string(b))
+	return strings.Join(f[:min(3, len(f))], " ")
 }

@@ -21,13 +21,16 @@ type subject struct {
 	signerName string
 	start      func(context.Context) error
 	stop       func()
+	// profile, if set, saves a CPU profile of the subject taken while its
+	// P-256 burst runs.
+	profile func(context.Context) error
 }
 
-func ceilingSubject(kube kubernetes.Interface, leafPEM []byte, writers int) *subject {
+func ceilingSubject(kube kubernetes.Interface, leaves map[string][]byte, writers int) *subject {
 	s := &subject{name: fmt.Sprintf("ceiling (precomputed certificate, %d writers)", writers), signerName: "bench.example.com/ceiling"}
 	var stop func()
 	s.start = func(ctx context.Context) error {
-		stop = startCeiling(ctx, kube, s.signerName, leafPEM, writers)
+		stop = startCeiling(ctx, kube, s.signerName, leaves, writers)
 		return nil
 	}
 	s.stop = func() {
@@ -39,13 +42,21 @@ func ceilingSubject(kube kubernetes.Interface, leafPEM []byte, writers int) *sub
 	return s
 }
 
-func signetSubject(sig *framework.Signet) *subject {
-	return &subject{
+// signetSubject is signet at its defaults; with profileTo set, a 10 s CPU
+// profile of its burst is saved there.
+func signetSubject(sig *framework.Signet, profileTo string) *subject {
+	s := &subject{
 		name:       "signet (defaults, namespaced CA Issuer)",
 		signerName: "issuers.cert-manager.io/bench.ca",
 		start:      func(ctx context.Context) error { return sig.Restart(ctx) },
 		stop:       sig.Stop,
 	}
+	if profileTo != "" {
+		s.profile = func(ctx context.Context) error {
+			return fetchProfile(ctx, sig, "/debug/pprof/profile?seconds=10", profileTo)
+		}
+	}
+	return s
 }
 
 // kcmSubject runs kube-controller-manager with only the CSR signing
