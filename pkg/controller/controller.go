@@ -39,7 +39,17 @@ type Options struct {
 	ClusterSignerReferenceCheck bool
 	// Workers is how many CSRs are handled at once.
 	Workers int
-	Clock   clock.Clock
+	// WaitingApprovalEventDelay is how old an unapproved CSR must be before
+	// it gets its one WaitingApproval event. Approver controllers approve
+	// within moments; an event for each of those CSRs would only cost
+	// kube-apiserver a write per CSR, and in a burst delay the certificates.
+	WaitingApprovalEventDelay time.Duration
+	// CertificateIssuedEvents records a CertificateIssued event on each CSR
+	// signet signs, as cert-manager does. Off by default: the certificate
+	// and the Issued condition already say so, and the event is one more
+	// kube-apiserver write (and etcd object for an hour) per certificate.
+	CertificateIssuedEvents bool
+	Clock                   clock.Clock
 }
 
 // Controller signs approved CSRs for issuers.cert-manager.io/* and

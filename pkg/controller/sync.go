@@ -63,9 +63,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 		c.waitingApproval.Delete(csr.UID)
 		return nil
 	case !hasCondition(csr, certificatesv1.CertificateApproved):
-		if _, seen := c.waitingApproval.LoadOrStore(csr.UID, struct{}{}); !seen {
-			c.recorder.Event(csr, corev1.EventTypeNormal, ReasonWaitingApproval, "Waiting for the CertificateSigningRequest to be approved")
-		}
+		c.noteWaitingApproval(key, csr)
 		typ := ""
 		if state, ok := c.issuers.Get(ref); ok {
 			typ = string(state.Issuer.Type)
@@ -168,10 +166,28 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	if _, err := c.kube.CertificatesV1().CertificateSigningRequests().UpdateStatus(ctx, issued, metav1.UpdateOptions{}); err != nil {
 		return fmt.Errorf("writing the certificate: %w", err)
 	}
-	c.recorder.Eventf(csr, corev1.EventTypeNormal, ReasonIssued, "Certificate issued by %s, valid until %s", ref, result.NotAfter.UTC().Format("2006-01-02T15:04:05Z"))
+	if c.opts.CertificateIssuedEvents {
+		c.recorder.Eventf(csr, corev1.EventTypeNormal, ReasonIssued, "Certificate issued by %s, valid until %s", ref, result.NotAfter.UTC().Format("2006-01-02T15:04:05Z"))
+	}
 	observeIssued(ref, typ, csr, c.opts.Clock.Now())
 	logger.V(2).Info("Issued certificate", "notAfter", result.NotAfter)
 	return nil
+}
+
+// noteWaitingApproval gives an unapproved CSR its one WaitingApproval event
+// once it is WaitingApprovalEventDelay old (creationTimestamp has whole
+// seconds, so up to a second early), and until then comes back to it.
+func (c *Controller) noteWaitingApproval(key string, csr *certificatesv1.CertificateSigningRequest) {
+	if _, seen := c.waitingApproval.Load(csr.UID); seen {
+		return
+	}
+	if wait := c.opts.WaitingApprovalEventDelay - c.opts.Clock.Since(csr.CreationTimestamp.Time); wait > 0 {
+		c.queue.AddAfter(key, wait)
+		return
+	}
+	if _, seen := c.waitingApproval.LoadOrStore(csr.UID, struct{}{}); !seen {
+		c.recorder.Event(csr, corev1.EventTypeNormal, ReasonWaitingApproval, "Waiting for the CertificateSigningRequest to be approved")
+	}
 }
 
 // signerFor returns the signer for a ready issuer, or what it waits for.

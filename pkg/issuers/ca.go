@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -37,6 +38,32 @@ type CA struct {
 	// CAPEM is the PEM of the trust anchor: ca.crt if the Secret has one,
 	// else the last certificate of the chain.
 	CAPEM []byte
+
+	intermediatesOnce sync.Once
+	intermediates     []byte
+}
+
+// IntermediatesPEM is what follows a leaf in status.certificate: Chain in
+// order, without self-signed certificates. The root is the trust anchor the
+// client already has (it is CAPEM); sending it again is at best useless
+// (cert-manager drops it too). Worked out once per CA: it verifies a
+// signature per certificate.
+func (ca *CA) IntermediatesPEM() []byte {
+	ca.intermediatesOnce.Do(func() {
+		for _, c := range ca.Chain {
+			if !IsSelfSigned(c) {
+				ca.intermediates = append(ca.intermediates, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})...)
+			}
+		}
+	})
+	return ca.intermediates
+}
+
+// IsSelfSigned reports whether c is a self-signed certificate: its issuer is
+// its subject and its own key verifies its signature.
+func IsSelfSigned(c *x509.Certificate) bool {
+	return string(c.RawIssuer) == string(c.RawSubject) &&
+		c.CheckSignature(c.SignatureAlgorithm, c.RawTBSCertificate, c.Signature) == nil
 }
 
 // CAError says why a Secret does not hold a usable CA. Reason is a

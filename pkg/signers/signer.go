@@ -6,7 +6,6 @@
 package signers
 
 import (
-	"crypto/x509"
 	"encoding/pem"
 	"time"
 )
@@ -40,11 +39,4 @@ func EncodeCertificates(ders ...[]byte) []byte {
 		out = append(out, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: d})...)
 	}
 	return out
-}
-
-// IsSelfSigned reports whether c is a self-signed certificate: its issuer is
-// its subject and its own key verifies its signature.
-func IsSelfSigned(c *x509.Certificate) bool {
-	return string(c.RawIssuer) == string(c.RawSubject) &&
-		c.CheckSignature(c.SignatureAlgorithm, c.RawTBSCertificate, c.Signature) == nil
 }

@@ -13,9 +13,13 @@ var FastLeaseArgs = []string{
 	"--leader-elect-resource-namespace=" + SignetNamespace,
 }
 
+// TestArgs are the signet flags tests run with: FastLeaseArgs, and a short
+// --waiting-approval-event-delay so that a test sees WaitingApproval soon.
+var TestArgs = append(slices.Clone(FastLeaseArgs), "--waiting-approval-event-delay=1s")
+
 // StartEnvironment is what a test package's TestMain needs: a control plane,
 // the Issuer CRDs, and a signet registered with the aggregator and ready,
-// running with FastLeaseArgs plus signetOpts.ExtraArgs. On error nothing is
+// running with TestArgs plus signetOpts.ExtraArgs. On error nothing is
 // left running; otherwise cp.Stop stops everything.
 func StartEnvironment(ctx context.Context, cpOpts ControlPlaneOptions, signetOpts SignetOptions) (*ControlPlane, *Signet, error) {
 	cp, err := StartControlPlane(ctx, cpOpts)
@@ -30,7 +34,7 @@ func StartEnvironment(ctx context.Context, cpOpts ControlPlaneOptions, signetOpt
 		cp.Stop()
 		return nil, nil, fmt.Errorf("installing the Issuer CRDs: %w", err)
 	}
-	signetOpts.ExtraArgs = append(slices.Clone(FastLeaseArgs), signetOpts.ExtraArgs...)
+	signetOpts.ExtraArgs = append(slices.Clone(TestArgs), signetOpts.ExtraArgs...)
 	s, err := StartSignet(ctx, cp, signetOpts)
 	if err != nil {
 		cp.Stop()

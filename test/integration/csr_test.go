@@ -65,9 +65,6 @@ func TestCAIssuerIssuesVerifiableCertificates(t *testing.T) {
 	if !leaf.NotBefore.Before(time.Now()) {
 		t.Errorf("NotBefore %s is not backdated", leaf.NotBefore)
 	}
-	if !strings.Contains(eventsFor(t, name), "Normal CertificateIssued:") {
-		t.Errorf("no CertificateIssued event:\n%s", eventsFor(t, name))
-	}
 
 	// The duration annotation wins over expirationSeconds.
 	name = createCSR(t, &csrRequest{signerName: "issuers.cert-manager.io/csr-ca.ca", commonName: "dur",
@@ -298,4 +295,63 @@ rules:
 func issuersPublicKeyEqual(c *x509.Certificate, key interface{ Public() crypto.PublicKey }) bool {
 	pub, ok := c.PublicKey.(interface{ Equal(crypto.PublicKey) bool })
 	return ok && pub.Equal(key.Public())
+}
+
+// TestWaitingApprovalEventOnlyAfterTheDelay: a CSR approved within
+// --waiting-approval-event-delay is issued with no WaitingApproval event; one
+// still pending after it gets exactly one, not before the delay.
+func TestWaitingApprovalEventOnlyAfterTheDelay(t *testing.T) {
+	const delay = 4 * time.Second
+	createNamespace(t, "csr-waiting")
+	ca := newCA(t, testpki.CAOptions{})
+	putCASecret(t, "csr-waiting", "ca", ca.CertPEM(), ca.KeyPEM())
+	createIssuer(t, "csr-waiting", "ca", nil, caSpec("ca"))
+	signer := "issuers.cert-manager.io/csr-waiting.ca"
+
+	withSignet(t, []string{"--waiting-approval-event-delay=" + delay.String()}, func() {
+		quick := createCSR(t, &csrRequest{signerName: signer, commonName: "quick"})
+		pending := createCSR(t, &csrRequest{signerName: signer, commonName: "pending"})
+		created := time.Now()
+		approve(t, quick)
+		mustIssue(t, quick)
+
+		waitEvent(t, pending, "WaitingApproval")
+		// creationTimestamp has whole seconds: the event may come up to a
+		// second early, never sooner.
+		if waited := time.Since(created); waited < delay-time.Second {
+			t.Errorf("WaitingApproval on %s after %s, before the %s delay", pending, waited, delay)
+		}
+		time.Sleep(2 * time.Second)
+		if n := strings.Count(eventsFor(t, pending), "WaitingApproval"); n != 1 {
+			t.Errorf("%d WaitingApproval events on %s, want 1", n, pending)
+		}
+		if ev := eventsFor(t, quick); strings.Contains(ev, "WaitingApproval") {
+			t.Errorf("%s, approved within the delay, has a WaitingApproval event:\n%s", quick, ev)
+		}
+	})
+}
+
+// TestCertificateIssuedEventsOnlyWithTheFlag: by default an issued CSR gets
+// no CertificateIssued event (its status says so); with
+// --certificate-issued-events it gets one, as with cert-manager.
+func TestCertificateIssuedEventsOnlyWithTheFlag(t *testing.T) {
+	createNamespace(t, "csr-events")
+	ca := newCA(t, testpki.CAOptions{})
+	putCASecret(t, "csr-events", "ca", ca.CertPEM(), ca.KeyPEM())
+	createIssuer(t, "csr-events", "ca", nil, caSpec("ca"))
+	signer := "issuers.cert-manager.io/csr-events.ca"
+
+	quiet := createCSR(t, &csrRequest{signerName: signer, commonName: "quiet"})
+	approve(t, quiet)
+	mustIssue(t, quiet)
+	withSignet(t, []string{"--certificate-issued-events"}, func() {
+		loud := createCSR(t, &csrRequest{signerName: signer, commonName: "loud"})
+		approve(t, loud)
+		mustIssue(t, loud)
+		waitEvent(t, loud, "CertificateIssued")
+	})
+	// By now the default signet's events for quiet, had there been any, are written.
+	if ev := eventsFor(t, quiet); strings.Contains(ev, "CertificateIssued") {
+		t.Errorf("%s has a CertificateIssued event without --certificate-issued-events:\n%s", quiet, ev)
+	}
 }

@@ -27,7 +27,7 @@ import (
 )
 
 // baseSignetArgs are the flags of the shared signet.
-var baseSignetArgs = framework.FastLeaseArgs
+var baseSignetArgs = framework.TestArgs
 
 // withSignet runs f with the shared signet replaced by one started with
 // extra flags, and puts the usual one back afterwards.

@@ -261,8 +261,9 @@ func TestShippedRBACIsEnough(t *testing.T) {
 	}
 	putCASecret(t, "rbac-self", "app-key", nil, testpki.KeyPEM(key))
 
-	// --write-ca-annotation exercises the one rule only that flag needs.
-	args := append(slices.Clone(baseSignetArgs), "--write-ca-annotation")
+	// --write-ca-annotation exercises the one rule only that flag needs;
+	// --certificate-issued-events, that events can be written.
+	args := append(slices.Clone(baseSignetArgs), "--write-ca-annotation", "--certificate-issued-events")
 	withSignetAs(t, framework.SignetOptions{Kubeconfig: kubeconfig, ExtraArgs: args}, func(s *framework.Signet) {
 		if !slices.Contains(s.Args, "--kubeconfig="+kubeconfig) || !slices.Contains(s.Args, "--authorization-kubeconfig="+kubeconfig) {
 			t.Fatalf("signet args %v do not use the service account's kubeconfig", s.Args)

@@ -32,6 +32,8 @@ func runController(ctx context.Context, o *Options, kube kubernetes.Interface, c
 			WriteCAAnnotation:           o.WriteCAAnnotation,
 			ClusterSignerReferenceCheck: o.ClusterSignerReferenceCheck,
 			Workers:                     o.Workers,
+			WaitingApprovalEventDelay:   o.WaitingApprovalEventDelay,
+			CertificateIssuedEvents:     o.CertificateIssuedEvents,
 		})
 		if err != nil {
 			klog.ErrorS(err, "Cannot build the CSR controller")

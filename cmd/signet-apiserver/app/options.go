@@ -62,6 +62,8 @@ type Options struct {
 	Workers                     int
 	MaxDuration                 time.Duration
 	WriteCAAnnotation           bool
+	WaitingApprovalEventDelay   time.Duration
+	CertificateIssuedEvents     bool
 	ClusterSignerReferenceCheck bool
 }
 
@@ -96,7 +98,8 @@ func NewOptions() *Options {
 			ResourceName:      "signet",
 			ResourceNamespace: podNamespace(),
 		},
-		Workers: 32,
+		Workers:                   32,
+		WaitingApprovalEventDelay: 10 * time.Second,
 	}
 	o.SecureServing.BindPort = 6443
 	o.SecureServing.ServerCert.CertDirectory = ""
@@ -128,6 +131,12 @@ func (o *Options) Flags() cliflag.NamedFlagSets {
 	fs.StringVar(&o.MetricsBindAddress, "metrics-bind-address", o.MetricsBindAddress,
 		"host:port of the plain-HTTP Prometheus metrics endpoint (/metrics only). Empty disables it; metrics stay on the secure port.")
 	fs.IntVar(&o.Workers, "concurrent-workers", o.Workers, "How many CertificateSigningRequests the controller handles at once.")
+	fs.DurationVar(&o.WaitingApprovalEventDelay, "waiting-approval-event-delay", o.WaitingApprovalEventDelay,
+		"How long a CertificateSigningRequest may wait for approval before signet records its one WaitingApproval event on it. "+
+			"CSRs approved sooner (by an approver controller, say) get none, which saves kube-apiserver a write per CSR.")
+	fs.BoolVar(&o.CertificateIssuedEvents, "certificate-issued-events", o.CertificateIssuedEvents,
+		"Record a CertificateIssued event on every CertificateSigningRequest signet signs, as cert-manager does. "+
+			"Off by default: status.certificate already says so, and each event is one more kube-apiserver write and etcd object.")
 	fs.DurationVar(&o.MaxDuration, "max-duration", o.MaxDuration,
 		"Cap on the validity of every certificate signet issues, whatever the request asks. 0: no cap beyond the CA's own NotAfter.")
 	fs.BoolVar(&o.WriteCAAnnotation, "write-ca-annotation", o.WriteCAAnnotation,
@@ -173,6 +182,9 @@ func (o *Options) Validate() error {
 	}
 	if o.Workers <= 0 {
 		errs = append(errs, fmt.Errorf("--concurrent-workers must be positive"))
+	}
+	if o.WaitingApprovalEventDelay < 0 {
+		errs = append(errs, fmt.Errorf("--waiting-approval-event-delay must not be negative"))
 	}
 	if o.MaxDuration < 0 {
 		errs = append(errs, fmt.Errorf("--max-duration must not be negative"))

@@ -15,27 +15,15 @@ import (
 type signer struct {
 	ca  *issuers.CA
 	cfg issuers.CAConfig
-	// intermediates is the PEM that follows the leaf in status.certificate:
-	// tls.crt's chain, in order, without self-signed certificates.
-	intermediates []byte
 }
 
 // New returns a Signer for a parsed CA Secret and the issuer's spec.ca. It
-// keeps ca; cfg may be nil.
+// keeps ca; cfg may be nil. It is cheap: one is made per request.
 func New(ca *issuers.CA, cfg *issuers.CAConfig) signers.Signer {
 	s := &signer{ca: ca}
 	if cfg != nil {
 		s.cfg = *cfg
 	}
-	var ders [][]byte
-	for _, c := range ca.Chain {
-		// The root is the trust anchor the client already has (it is
-		// CAPEM); sending it again is at best useless (cert-manager drops it too).
-		if !signers.IsSelfSigned(c) {
-			ders = append(ders, c.Raw)
-		}
-	}
-	s.intermediates = signers.EncodeCertificates(ders...)
 	return s
 }
 
@@ -71,8 +59,9 @@ func (s *signer) Sign(t *signers.Template, now time.Time) (*signers.Result, erro
 		return nil, &signers.Failure{Reason: signers.ReasonSigningError, Message: fmt.Sprintf("signing the certificate with CA %s: %v", ca.Subject, err)}
 	}
 	leaf := signers.EncodeCertificates(der)
-	out := make([]byte, 0, len(leaf)+len(s.intermediates))
-	out = append(append(out, leaf...), s.intermediates...)
+	intermediates := s.ca.IntermediatesPEM()
+	out := make([]byte, 0, len(leaf)+len(intermediates))
+	out = append(append(out, leaf...), intermediates...)
 	return &signers.Result{
 		CertificatePEM: out,
 		CAPEM:          s.ca.CAPEM,

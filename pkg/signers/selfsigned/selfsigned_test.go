@@ -55,7 +55,7 @@ func TestSelfSignedEveryKeyType(t *testing.T) {
 					t.Fatalf("status.certificate: %d certificates, %v", len(certs), err)
 				}
 				c := certs[0]
-				if !bytes.Equal(c.RawIssuer, c.RawSubject) || !signers.IsSelfSigned(c) {
+				if !bytes.Equal(c.RawIssuer, c.RawSubject) || !issuers.IsSelfSigned(c) {
 					t.Errorf("issuer %s, subject %s: want self-signed", c.Issuer, c.Subject)
 				}
 				if c.IsCA != isCA || (c.KeyUsage&x509.KeyUsageCertSign != 0) != isCA {
