@@ -80,7 +80,7 @@ func TestMergeBundle(t *testing.T) {
 			want: []string{"peer", "own"}, wantHB: []string{"peer", "own"}},
 		{name: "peer without heartbeat for long is dropped with its annotation", bundle: pemOf(gone, own),
 			annotations: map[string]string{hb(gone): at(-stale - time.Second), hb(own): at(-time.Hour)},
-			want: []string{"own"}, wantHB: []string{"own"}, dropped: 1},
+			want:        []string{"own"}, wantHB: []string{"own"}, dropped: 1},
 		{name: "unreadable heartbeat is stale", bundle: pemOf(gone), annotations: map[string]string{hb(gone): "yesterday"},
 			want: []string{"own"}, wantHB: []string{"own"}, dropped: 1},
 		{name: "CA nobody heartbeats is someone else's: kept", bundle: pemOf(foreign), want: []string{"foreign", "own"}, wantHB: []string{"own"}},
