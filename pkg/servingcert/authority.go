@@ -52,7 +52,9 @@ type Options struct {
 	APIService string
 	// SyncPeriod is how often the caBundle is checked and this replica's
 	// heartbeat renewed. Another replica's CA whose heartbeat is older than
-	// StaleAfterPeriods sync periods is dropped.
+	// StaleAfterPeriods sync periods is dropped. At least a second: heartbeats
+	// are written to the second, and with a much shorter period a live
+	// replica's heartbeat would look stale.
 	SyncPeriod time.Duration
 }
 
@@ -117,6 +119,8 @@ func newWithClock(opts Options, client apiregistrationv1client.APIServiceInterfa
 		return nil, fmt.Errorf("serving certificate validity %s is longer than the CA's %s", opts.CertValidity, opts.CAValidity)
 	case opts.APIService != "" && (client == nil || opts.SyncPeriod <= 0):
 		return nil, errors.New("keeping an APIService's caBundle needs a client and a positive sync period")
+	case opts.APIService != "" && opts.SyncPeriod < time.Second:
+		return nil, fmt.Errorf("serving CA sync period %s is under a second, the resolution of the heartbeats", opts.SyncPeriod)
 	}
 	a := &Authority{opts: opts, client: client, clock: clk}
 	ca, err := a.newCA()
