@@ -61,6 +61,10 @@ type Options struct {
 // StaleAfterPeriods sync periods without a heartbeat make a CA stale.
 const StaleAfterPeriods = 5
 
+// MinSyncPeriod is the shortest sync period: heartbeats are written to the
+// second, and with a much shorter period a live replica's would look stale.
+const MinSyncPeriod = time.Second
+
 // Authority is a replica's serving CA and certificate. It is the server's
 // serving certificate provider (dynamiccertificates.CertKeyContentProvider):
 // listeners are told when the certificate changes.
@@ -119,7 +123,7 @@ func newWithClock(opts Options, client apiregistrationv1client.APIServiceInterfa
 		return nil, fmt.Errorf("serving certificate validity %s is longer than the CA's %s", opts.CertValidity, opts.CAValidity)
 	case opts.APIService != "" && (client == nil || opts.SyncPeriod <= 0):
 		return nil, errors.New("keeping an APIService's caBundle needs a client and a positive sync period")
-	case opts.APIService != "" && opts.SyncPeriod < time.Second:
+	case opts.APIService != "" && opts.SyncPeriod < MinSyncPeriod:
 		return nil, fmt.Errorf("serving CA sync period %s is under a second, the resolution of the heartbeats", opts.SyncPeriod)
 	}
 	a := &Authority{opts: opts, client: client, clock: clk}
@@ -290,7 +294,7 @@ func (a *Authority) sync(ctx context.Context, now time.Time) {
 	a.lastErr = nil
 	if contains(bundle, a.ca.cert) && !a.published {
 		a.published = true
-		klog.InfoS("Serving CA published in the APIService caBundle", "apiService", a.opts.APIService, "fingerprint", fingerprint(a.ca.cert))
+		klog.InfoS("Serving CA published in the APIService caBundle", "apiService", a.opts.APIService, "fingerprint", Fingerprint(a.ca.cert))
 	}
 	if a.next != nil && a.nextSeen.IsZero() && contains(bundle, a.next.cert) {
 		a.nextSeen = now
@@ -330,7 +334,7 @@ func (a *Authority) renewServing() error {
 	a.certPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw})
 	a.keyPEM = pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})
 	servingNotAfter.Set(float64(cert.NotAfter.Unix()))
-	klog.InfoS("New serving certificate", "notAfter", cert.NotAfter, "ca", fingerprint(a.ca.cert))
+	klog.InfoS("New serving certificate", "notAfter", cert.NotAfter, "ca", Fingerprint(a.ca.cert))
 	for _, l := range a.listeners {
 		l.Enqueue()
 	}

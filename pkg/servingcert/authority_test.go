@@ -113,7 +113,7 @@ func fingerprintsIn(t *testing.T, c *aggregatorfake.Clientset) (inBundle, heartb
 	t.Helper()
 	s := getAPIService(t, c)
 	for _, ca := range certsIn(t, s.Spec.CABundle) {
-		inBundle = append(inBundle, fingerprint(ca))
+		inBundle = append(inBundle, Fingerprint(ca))
 	}
 	for k := range s.Annotations {
 		if fp, ok := strings.CutPrefix(k, HeartbeatPrefix); ok {
@@ -174,7 +174,7 @@ func TestAuthorityReadyOnlyOncePublished(t *testing.T) {
 	if string(s.Spec.CABundle) != string(a.CAPEM()) {
 		t.Errorf("caBundle is not exactly this replica's CA:\n%s", s.Spec.CABundle)
 	}
-	caFP := fingerprint(certsIn(t, a.CAPEM())[0])
+	caFP := Fingerprint(certsIn(t, a.CAPEM())[0])
 	if hb := s.Annotations[HeartbeatPrefix+caFP]; hb != clk.Now().Format(time.RFC3339) {
 		t.Errorf("heartbeat = %q, want the sync's time %s", hb, clk.Now().Format(time.RFC3339))
 	}
@@ -342,14 +342,14 @@ func TestAuthorityRotatesCAOnlyAfterPublishing(t *testing.T) {
 	ctx := context.Background()
 	a.step(ctx)
 	oldCA := a.CAPEM()
-	oldFP := fingerprint(a.ca.cert)
+	oldFP := Fingerprint(a.ca.cert)
 
 	clk.Step(caValidity * 2 / 3) // the CA's renewal
 	wait := a.step(ctx)
 	if a.next == nil {
 		t.Fatal("no next CA at two thirds of the CA's life")
 	}
-	nextFP := fingerprint(a.next.cert)
+	nextFP := Fingerprint(a.next.cert)
 	nextCA := pemOfKeyPair(a.next)
 	// The next CA is in the bundle beside the old one, both heartbeating; the
 	// old one still signs.
@@ -492,7 +492,7 @@ func TestAuthorityReplicasKeepEachOthersCA(t *testing.T) {
 	ctx := context.Background()
 	a := newAuthority(t, testOptions(), client, clk)
 	b := newAuthority(t, testOptions(), client, clk)
-	aFP, bFP := fingerprint(a.ca.cert), fingerprint(b.ca.cert)
+	aFP, bFP := Fingerprint(a.ca.cert), Fingerprint(b.ca.cert)
 
 	a.step(ctx)
 	b.step(ctx)

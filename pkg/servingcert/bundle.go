@@ -19,10 +19,10 @@ import (
 // left alone unless expired.
 const HeartbeatPrefix = "serving-ca.signet.dev/"
 
-// fingerprint names a CA in a heartbeat annotation: the first 16 bytes of
+// Fingerprint names a CA in a heartbeat annotation: the first 16 bytes of
 // the SHA-256 of its DER, in hex (32 characters, within the 63 an annotation
 // name may have).
-func fingerprint(c *x509.Certificate) string {
+func Fingerprint(c *x509.Certificate) string {
 	sum := sha256.Sum256(c.Raw)
 	return hex.EncodeToString(sum[:16])
 }
@@ -44,7 +44,7 @@ type merged struct {
 func mergeBundle(bundle []byte, annotations map[string]string, own []*x509.Certificate, now time.Time, staleAfter time.Duration) merged {
 	ownFP := map[string]*x509.Certificate{}
 	for _, c := range own {
-		ownFP[fingerprint(c)] = c
+		ownFP[Fingerprint(c)] = c
 	}
 	out := merged{annotations: maps.Clone(annotations)}
 	if out.annotations == nil {
@@ -66,7 +66,7 @@ func mergeBundle(bundle []byte, annotations map[string]string, own []*x509.Certi
 		if err != nil {
 			continue
 		}
-		fp := fingerprint(c)
+		fp := Fingerprint(c)
 		if kept[fp] {
 			continue // a duplicate
 		}
@@ -78,7 +78,7 @@ func mergeBundle(bundle []byte, annotations map[string]string, own []*x509.Certi
 		_ = pem.Encode(&buf, &pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})
 	}
 	for _, c := range own {
-		fp := fingerprint(c)
+		fp := Fingerprint(c)
 		if !kept[fp] {
 			kept[fp] = true
 			_ = pem.Encode(&buf, &pem.Block{Type: "CERTIFICATE", Bytes: c.Raw})

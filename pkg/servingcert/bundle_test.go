@@ -81,7 +81,7 @@ func TestMergeBundle(t *testing.T) {
 		}
 		return out
 	}
-	hb := func(name string) string { return HeartbeatPrefix + fingerprint(cas[name]) }
+	hb := func(name string) string { return HeartbeatPrefix + Fingerprint(cas[name]) }
 	at := func(d time.Duration) string { return now.Add(d).Format(time.RFC3339) }
 	garbage := []byte("-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n")
 	key := []byte("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
@@ -181,7 +181,7 @@ func TestMergeBundle(t *testing.T) {
 			}
 			var wantFP []string
 			for _, n := range tc.wantDropped {
-				wantFP = append(wantFP, fingerprint(cas[n]))
+				wantFP = append(wantFP, Fingerprint(cas[n]))
 			}
 			if !slices.Equal(m.dropped, wantFP) {
 				t.Errorf("dropped %v, want %v (%v)", m.dropped, wantFP, tc.wantDropped)
@@ -201,7 +201,7 @@ func TestMergeBundle(t *testing.T) {
 // k, or "".
 func nameOfHeartbeat(cas map[string]*x509.Certificate, k string) string {
 	for name, c := range cas {
-		if k == HeartbeatPrefix+fingerprint(c) {
+		if k == HeartbeatPrefix+Fingerprint(c) {
 			return name
 		}
 	}
@@ -209,7 +209,7 @@ func nameOfHeartbeat(cas map[string]*x509.Certificate, k string) string {
 }
 
 func TestFingerprintFitsAnAnnotationName(t *testing.T) {
-	fp := fingerprint(testCA(t, "ca", time.Now().Add(time.Hour)))
+	fp := Fingerprint(testCA(t, "ca", time.Now().Add(time.Hour)))
 	if len(fp) != 32 || len(fp) > 63 {
 		t.Errorf("fingerprint %q has %d characters, want 32 (an annotation name has at most 63)", fp, len(fp))
 	}

@@ -464,14 +464,7 @@ func bestPracticeProblems(t *testing.T, c *chart) []string {
 		if err := yaml.UnmarshalStrict(doc, &n); err != nil {
 			t.Fatal(err)
 		}
-		var ports []int
-		for _, rule := range n.Spec.Ingress {
-			for _, p := range rule.Ports {
-				ports = append(ports, p.Port.IntValue())
-			}
-		}
-		slices.Sort(ports)
-		if !slices.Equal(ports, []int{6443, 9402}) {
+		if ports := ingressPorts(&n); !slices.Equal(ports, []int{6443, 9402}) {
 			report("NetworkPolicy admits ports %v, want [6443 9402]", ports)
 		}
 		if !selectorMatches(&n.Spec.PodSelector, podLabels) {
@@ -479,6 +472,18 @@ func bestPracticeProblems(t *testing.T, c *chart) []string {
 		}
 	}
 	return problems
+}
+
+// ingressPorts are the ports a NetworkPolicy's ingress rules admit, sorted.
+func ingressPorts(n *networkingv1.NetworkPolicy) []int {
+	var ports []int
+	for _, rule := range n.Spec.Ingress {
+		for _, p := range rule.Ports {
+			ports = append(ports, p.Port.IntValue())
+		}
+	}
+	slices.Sort(ports)
+	return ports
 }
 
 // selectorMatches reports whether s is a non-empty selector that selects a

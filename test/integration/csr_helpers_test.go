@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/rand"
@@ -14,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,6 +25,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/signet-dev/signet/internal/testpki"
@@ -287,4 +290,110 @@ func goVerify(t *testing.T, root *x509.Certificate, certs []*x509.Certificate, u
 	if _, err := certs[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{usage}}); err != nil {
 		t.Errorf("x509.Verify: %v", err)
 	}
+}
+
+// certificateWrites records, from a watch on CSRs, the first certificate
+// written to each tracked CSR and any later write that changes it: a CSR
+// issued twice.
+type certificateWrites struct {
+	mu      sync.Mutex
+	tracked map[string]bool
+	first   map[string][]byte
+	changed []string
+	err     error // why the watch ended before the test did
+}
+
+// watchCertificates starts recording; the watch ends with ctx.
+func watchCertificates(ctx context.Context, t *testing.T) *certificateWrites {
+	t.Helper()
+	w, err := env.kube.CertificatesV1().CertificateSigningRequests().Watch(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Stop)
+	cw := &certificateWrites{tracked: map[string]bool{}, first: map[string][]byte{}}
+	go func() {
+		for e := range w.ResultChan() {
+			if e.Type == watch.Error {
+				cw.mu.Lock()
+				cw.err = fmt.Errorf("watch error: %v", e.Object)
+				cw.mu.Unlock()
+				continue
+			}
+			csr, ok := e.Object.(*certificatesv1.CertificateSigningRequest)
+			if ok && e.Type != watch.Deleted && len(csr.Status.Certificate) > 0 {
+				cw.see(csr.Name, csr.Status.Certificate)
+			}
+		}
+		cw.mu.Lock()
+		if ctx.Err() == nil && cw.err == nil {
+			cw.err = fmt.Errorf("watch closed by the server")
+		}
+		cw.mu.Unlock()
+	}()
+	return cw
+}
+
+// track adds a CSR to record; call it before the CSR can be approved.
+func (cw *certificateWrites) track(name string) {
+	cw.mu.Lock()
+	defer cw.mu.Unlock()
+	cw.tracked[name] = true
+}
+
+// see records cert as written to the CSR name.
+func (cw *certificateWrites) see(name string, cert []byte) {
+	cw.mu.Lock()
+	defer cw.mu.Unlock()
+	if !cw.tracked[name] {
+		return
+	}
+	if prev, seen := cw.first[name]; !seen {
+		cw.first[name] = cert
+	} else if !bytes.Equal(prev, cert) {
+		cw.changed = append(cw.changed, name)
+	}
+}
+
+// confirmFromAPI lists the CSRs and records each of names' certificates as
+// kube-apiserver has it now, so that a write the watch missed still counts;
+// it returns how many of names have no certificate.
+func (cw *certificateWrites) confirmFromAPI(ctx context.Context, t *testing.T, names []string) (missing int) {
+	t.Helper()
+	list, err := env.kube.CertificatesV1().CertificateSigningRequests().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]*certificatesv1.CertificateSigningRequest{}
+	for i := range list.Items {
+		byName[list.Items[i].Name] = &list.Items[i]
+	}
+	for _, name := range names {
+		csr := byName[name]
+		if csr == nil || len(csr.Status.Certificate) == 0 {
+			missing++
+			continue
+		}
+		cw.see(name, csr.Status.Certificate)
+	}
+	return missing
+}
+
+// issued is how many tracked CSRs have a certificate.
+func (cw *certificateWrites) issued() int {
+	cw.mu.Lock()
+	defer cw.mu.Unlock()
+	return len(cw.first)
+}
+
+func (cw *certificateWrites) changedNames() []string {
+	cw.mu.Lock()
+	defer cw.mu.Unlock()
+	return append([]string(nil), cw.changed...)
+}
+
+func (cw *certificateWrites) watchErr() error {
+	cw.mu.Lock()
+	defer cw.mu.Unlock()
+	return cw.err
 }

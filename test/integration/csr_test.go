@@ -194,11 +194,7 @@ func TestKeyTypes(t *testing.T) {
 }
 
 func TestNeverSignsUnapprovedDeniedOrFailed(t *testing.T) {
-	createNamespace(t, "csr-never")
-	ca := newCA(t, testpki.CAOptions{})
-	putCASecret(t, "csr-never", "ca", ca.CertPEM(), ca.KeyPEM())
-	createIssuer(t, "csr-never", "ca", nil, caSpec("ca"))
-	signer := "issuers.cert-manager.io/csr-never.ca"
+	signer := newCAIssuerNamespace(t, "csr-never", "ca")
 
 	pending := createCSR(t, &csrRequest{signerName: signer, commonName: "pending"})
 	denied := createCSR(t, &csrRequest{signerName: signer, commonName: "denied"})
@@ -237,11 +233,7 @@ func TestNeverSignsUnapprovedDeniedOrFailed(t *testing.T) {
 // TestReferenceCheck: a requester needs reference on signers/<name> (or "*")
 // in the issuer's namespace; cert-manager's documented Role works verbatim.
 func TestReferenceCheck(t *testing.T) {
-	createNamespace(t, "sandbox")
-	ca := newCA(t, testpki.CAOptions{})
-	putCASecret(t, "sandbox", "ca", ca.CertPEM(), ca.KeyPEM())
-	createIssuer(t, "sandbox", "my-issuer", nil, caSpec("ca"))
-	signer := "issuers.cert-manager.io/sandbox.my-issuer"
+	signer := newCAIssuerNamespace(t, "sandbox", "my-issuer")
 
 	// cert-manager's documentation's example Role, as published.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -302,11 +294,7 @@ func issuersPublicKeyEqual(c *x509.Certificate, key interface{ Public() crypto.P
 // still pending after it gets exactly one, not before the delay.
 func TestWaitingApprovalEventOnlyAfterTheDelay(t *testing.T) {
 	const delay = 4 * time.Second
-	createNamespace(t, "csr-waiting")
-	ca := newCA(t, testpki.CAOptions{})
-	putCASecret(t, "csr-waiting", "ca", ca.CertPEM(), ca.KeyPEM())
-	createIssuer(t, "csr-waiting", "ca", nil, caSpec("ca"))
-	signer := "issuers.cert-manager.io/csr-waiting.ca"
+	signer := newCAIssuerNamespace(t, "csr-waiting", "ca")
 
 	withSignet(t, []string{"--waiting-approval-event-delay=" + delay.String()}, func() {
 		quick := createCSR(t, &csrRequest{signerName: signer, commonName: "quick"})
@@ -335,11 +323,7 @@ func TestWaitingApprovalEventOnlyAfterTheDelay(t *testing.T) {
 // no CertificateIssued event (its status says so); with
 // --certificate-issued-events it gets one, as with cert-manager.
 func TestCertificateIssuedEventsOnlyWithTheFlag(t *testing.T) {
-	createNamespace(t, "csr-events")
-	ca := newCA(t, testpki.CAOptions{})
-	putCASecret(t, "csr-events", "ca", ca.CertPEM(), ca.KeyPEM())
-	createIssuer(t, "csr-events", "ca", nil, caSpec("ca"))
-	signer := "issuers.cert-manager.io/csr-events.ca"
+	signer := newCAIssuerNamespace(t, "csr-events", "ca")
 
 	quiet := createCSR(t, &csrRequest{signerName: signer, commonName: "quiet"})
 	approve(t, quiet)

@@ -18,7 +18,6 @@ import (
 	certificatesv1 "k8s.io/api/certificates/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/tools/leaderelection"
 
 	"github.com/signet-dev/signet/internal/testpki"
@@ -127,34 +126,8 @@ func TestLeaderFailover(t *testing.T) {
 	var changes holderChanges
 	monitors.Go(func() { changes.poll(monitorCtx, holder, idA, 50*time.Millisecond) })
 	var viaKubectl, viaClientGo apiProbe
-	monitors.Go(func() {
-		viaKubectl.run(monitorCtx, 100*time.Millisecond, func(ctx context.Context) error {
-			out, _, err := env.cp.Kubectl(ctx, "get", "signers", "-A")
-			if err != nil {
-				return err
-			}
-			for line := range strings.Lines(out) {
-				if f := strings.Fields(line); len(f) >= 2 && f[0] == ns && f[1] == "ca" {
-					return nil
-				}
-			}
-			return fmt.Errorf("no row for %s/ca in:\n%s", ns, out)
-		})
-	})
-	monitors.Go(func() {
-		viaClientGo.run(monitorCtx, 50*time.Millisecond, func(ctx context.Context) error {
-			list, err := env.signer.CertManagerV1alpha1().Signers("").List(ctx, metav1.ListOptions{})
-			if err != nil {
-				return err
-			}
-			for _, s := range list.Items {
-				if s.Namespace == ns && s.Name == "ca" {
-					return nil
-				}
-			}
-			return fmt.Errorf("%d signers, none %s/ca", len(list.Items), ns)
-		})
-	})
+	monitors.Go(func() { viaKubectl.run(monitorCtx, 100*time.Millisecond, listsSigner(kubectlListsSigner, ns, "ca")) })
+	monitors.Go(func() { viaClientGo.run(monitorCtx, 50*time.Millisecond, listsSigner(clientGoListsSigner, ns, "ca")) })
 
 	// Approve as a burst from several goroutines; kill A while approvals are
 	// still arriving.
@@ -234,24 +207,7 @@ func TestLeaderFailover(t *testing.T) {
 	}
 
 	// Issued exactly once: confirm from the API, not only from the watch.
-	list, err := env.kube.CertificatesV1().CertificateSigningRequests().List(ctx, metav1.ListOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	byName := map[string]*certificatesv1.CertificateSigningRequest{}
-	for i := range list.Items {
-		byName[list.Items[i].Name] = &list.Items[i]
-	}
-	missing := 0
-	for _, name := range names {
-		csr := byName[name]
-		if csr == nil || len(csr.Status.Certificate) == 0 {
-			missing++
-			continue
-		}
-		writes.see(name, csr.Status.Certificate)
-	}
-	if missing > 0 {
+	if missing := writes.confirmFromAPI(ctx, t, names); missing > 0 {
 		t.Errorf("%d of %d CSRs never issued", missing, n)
 	}
 	if changed := writes.changedNames(); len(changed) > 0 {
@@ -304,88 +260,6 @@ func fastLeaseFlag(t *testing.T, name string) time.Duration {
 	}
 	t.Fatalf("framework.FastLeaseArgs has no --leader-elect-%s", name)
 	return 0
-}
-
-// certificateWrites records, from a watch on CSRs, the first certificate
-// written to each tracked CSR and any later write that changes it: a CSR
-// issued twice.
-type certificateWrites struct {
-	mu      sync.Mutex
-	tracked map[string]bool
-	first   map[string][]byte
-	changed []string
-	err     error // why the watch ended before the test did
-}
-
-// watchCertificates starts recording; the watch ends with ctx.
-func watchCertificates(ctx context.Context, t *testing.T) *certificateWrites {
-	t.Helper()
-	w, err := env.kube.CertificatesV1().CertificateSigningRequests().Watch(ctx, metav1.ListOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(w.Stop)
-	cw := &certificateWrites{tracked: map[string]bool{}, first: map[string][]byte{}}
-	go func() {
-		for e := range w.ResultChan() {
-			if e.Type == watch.Error {
-				cw.mu.Lock()
-				cw.err = fmt.Errorf("watch error: %v", e.Object)
-				cw.mu.Unlock()
-				continue
-			}
-			csr, ok := e.Object.(*certificatesv1.CertificateSigningRequest)
-			if ok && e.Type != watch.Deleted && len(csr.Status.Certificate) > 0 {
-				cw.see(csr.Name, csr.Status.Certificate)
-			}
-		}
-		cw.mu.Lock()
-		if ctx.Err() == nil && cw.err == nil {
-			cw.err = fmt.Errorf("watch closed by the server")
-		}
-		cw.mu.Unlock()
-	}()
-	return cw
-}
-
-// track adds a CSR to record; call it before the CSR can be approved.
-func (cw *certificateWrites) track(name string) {
-	cw.mu.Lock()
-	defer cw.mu.Unlock()
-	cw.tracked[name] = true
-}
-
-// see records cert as written to the CSR name.
-func (cw *certificateWrites) see(name string, cert []byte) {
-	cw.mu.Lock()
-	defer cw.mu.Unlock()
-	if !cw.tracked[name] {
-		return
-	}
-	if prev, seen := cw.first[name]; !seen {
-		cw.first[name] = cert
-	} else if !bytes.Equal(prev, cert) {
-		cw.changed = append(cw.changed, name)
-	}
-}
-
-// issued is how many tracked CSRs have a certificate.
-func (cw *certificateWrites) issued() int {
-	cw.mu.Lock()
-	defer cw.mu.Unlock()
-	return len(cw.first)
-}
-
-func (cw *certificateWrites) changedNames() []string {
-	cw.mu.Lock()
-	defer cw.mu.Unlock()
-	return append([]string(nil), cw.changed...)
-}
-
-func (cw *certificateWrites) watchErr() error {
-	cw.mu.Lock()
-	defer cw.mu.Unlock()
-	return cw.err
 }
 
 // holderChange is a Lease holder seen for the first time.
@@ -467,6 +341,41 @@ func (p *apiProbe) get() (requests, failures int, slowest time.Duration, errs []
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.requests, p.failures, p.slowest, append([]string(nil), p.errs...)
+}
+
+// kubectlListsSigner runs `kubectl get signers -A` through kube-apiserver
+// and fails unless it has a row for ns/name.
+func kubectlListsSigner(ctx context.Context, ns, name string) error {
+	out, stderr, err := env.cp.Kubectl(ctx, "get", "signers", "-A")
+	if err != nil {
+		return fmt.Errorf("%v: %s", err, stderr)
+	}
+	for line := range strings.Lines(out) {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == ns && f[1] == name {
+			return nil
+		}
+	}
+	return fmt.Errorf("no row for %s/%s in:\n%s", ns, name, out)
+}
+
+// clientGoListsSigner lists signers in all namespaces with the generated
+// clientset through kube-apiserver and fails unless ns/name is among them.
+func clientGoListsSigner(ctx context.Context, ns, name string) error {
+	list, err := env.signer.CertManagerV1alpha1().Signers("").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return err
+	}
+	for _, s := range list.Items {
+		if s.Namespace == ns && s.Name == name {
+			return nil
+		}
+	}
+	return fmt.Errorf("%d signers, none %s/%s", len(list.Items), ns, name)
+}
+
+// listsSigner binds a lister to one signer, for apiProbe.run.
+func listsSigner(lists func(ctx context.Context, ns, name string) error, ns, name string) func(context.Context) error {
+	return func(ctx context.Context) error { return lists(ctx, ns, name) }
 }
 
 // issuedBy sums a replica's signet_csr_handled_total{result="issued"}: the

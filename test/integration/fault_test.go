@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"sync"
@@ -9,8 +8,6 @@ import (
 	"time"
 
 	certificatesv1 "k8s.io/api/certificates/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/watch"
 
 	"github.com/signet-dev/signet/internal/testpki"
 )
@@ -20,44 +17,12 @@ import (
 // and that no certificate ever changes once written (issued exactly once).
 func TestSIGKILLMidBurst(t *testing.T) {
 	const n = 500
-	createNamespace(t, "burst")
-	ca := newCA(t, testpki.CAOptions{})
-	putCASecret(t, "burst", "ca", ca.CertPEM(), ca.KeyPEM())
-	createIssuer(t, "burst", "ca", nil, caSpec("ca"))
+	signer := newCAIssuerNamespace(t, "burst", "ca")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 
 	// Record every certificate write from here on.
-	w, err := env.kube.CertificatesV1().CertificateSigningRequests().Watch(ctx, metav1.ListOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Stop()
-	var (
-		mu      sync.Mutex
-		burst   = map[string]bool{}
-		first   = map[string][]byte{}
-		changed []string
-	)
-	go func() {
-		for e := range w.ResultChan() {
-			csr, ok := e.Object.(*certificatesv1.CertificateSigningRequest)
-			if !ok || e.Type == watch.Deleted || len(csr.Status.Certificate) == 0 {
-				continue
-			}
-			mu.Lock()
-			if !burst[csr.Name] {
-				mu.Unlock()
-				continue
-			}
-			if prev, seen := first[csr.Name]; !seen {
-				first[csr.Name] = csr.Status.Certificate
-			} else if !bytes.Equal(prev, csr.Status.Certificate) {
-				changed = append(changed, csr.Name)
-			}
-			mu.Unlock()
-		}
-	}()
+	writes := watchCertificates(ctx, t)
 
 	// One requester key for all: the point is the controller, not keygen.
 	key, err := testpki.NewKey(testpki.ECDSAP256)
@@ -66,16 +31,10 @@ func TestSIGKILLMidBurst(t *testing.T) {
 	}
 	names := make([]string, n)
 	for i := range names {
-		names[i] = createCSR(t, &csrRequest{signerName: "issuers.cert-manager.io/burst.ca", key: key, commonName: fmt.Sprintf("burst-%d", i)})
-		mu.Lock()
-		burst[names[i]] = true
-		mu.Unlock()
+		names[i] = createCSR(t, &csrRequest{signerName: signer, key: key, commonName: fmt.Sprintf("burst-%d", i)})
+		writes.track(names[i])
 	}
-	issued := func() int {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(first)
-	}
+	issued := writes.issued
 	// Approve from several goroutines, as a burst, and kill signet while
 	// approvals are still arriving.
 	jobs := make(chan string)
@@ -117,33 +76,10 @@ func TestSIGKILLMidBurst(t *testing.T) {
 	}
 	t.Logf("after restart: %d of %d issued in %s", issued(), n, time.Since(start).Round(time.Millisecond))
 	// Confirm from the API, not only from the watch.
-	list, err := env.kube.CertificatesV1().CertificateSigningRequests().List(ctx, metav1.ListOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	byName := map[string]*certificatesv1.CertificateSigningRequest{}
-	for i := range list.Items {
-		byName[list.Items[i].Name] = &list.Items[i]
-	}
-	missing := 0
-	for _, name := range names {
-		csr := byName[name]
-		if csr == nil || len(csr.Status.Certificate) == 0 {
-			missing++
-			continue
-		}
-		mu.Lock()
-		if prev, ok := first[name]; ok && !bytes.Equal(prev, csr.Status.Certificate) {
-			changed = append(changed, name)
-		}
-		mu.Unlock()
-	}
-	if missing > 0 {
+	if missing := writes.confirmFromAPI(ctx, t, names); missing > 0 {
 		t.Errorf("%d of %d CSRs never issued", missing, n)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(changed) > 0 {
+	if changed := writes.changedNames(); len(changed) > 0 {
 		t.Errorf("certificates changed after first written (issued twice): %v", changed)
 	}
 }

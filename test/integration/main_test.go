@@ -157,6 +157,17 @@ func putCASecret(t *testing.T, ns, name string, certPEM, keyPEM []byte) {
 	}
 }
 
+// newCAIssuerNamespace creates namespace ns with a fresh CA in Secret "ca"
+// and a CA Issuer issuer that uses it, and returns the issuer's signer name.
+func newCAIssuerNamespace(t *testing.T, ns, issuer string) string {
+	t.Helper()
+	createNamespace(t, ns)
+	ca := newCA(t, testpki.CAOptions{})
+	putCASecret(t, ns, "ca", ca.CertPEM(), ca.KeyPEM())
+	createIssuer(t, ns, issuer, nil, caSpec("ca"))
+	return "issuers.cert-manager.io/" + ns + "." + issuer
+}
+
 func newCA(t *testing.T, o testpki.CAOptions) *testpki.CA {
 	t.Helper()
 	ca, err := testpki.NewCA(o)

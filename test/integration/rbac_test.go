@@ -416,14 +416,7 @@ func TestKustomizeDeployRendersAndApplies(t *testing.T) {
 			if err := yaml.UnmarshalStrict(doc, &n); err != nil {
 				t.Fatal(err)
 			}
-			var ports []int
-			for _, rule := range n.Spec.Ingress {
-				for _, p := range rule.Ports {
-					ports = append(ports, p.Port.IntValue())
-				}
-			}
-			slices.Sort(ports)
-			if !slices.Equal(ports, []int{6443, 9402}) {
+			if ports := ingressPorts(&n); !slices.Equal(ports, []int{6443, 9402}) {
 				t.Errorf("NetworkPolicy admits ports %v, want [6443 9402]", ports)
 			}
 		case "APIService":

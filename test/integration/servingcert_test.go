@@ -3,10 +3,8 @@ package integration
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/hex"
 	"encoding/pem"
 	"fmt"
 	"maps"
@@ -62,8 +60,8 @@ func TestSelfManagedServingCA(t *testing.T) {
 	if bytes.Contains(svc.Spec.CABundle, env.cp.PKI.SignetCA.CertPEM) {
 		t.Error("caBundle still holds the framework's serving CA")
 	}
-	if hb := heartbeats(svc); !slices.Equal(slices.Sorted(maps.Keys(hb)), []string{fingerprint(ca)}) {
-		t.Errorf("heartbeat annotations for %v, want one for the CA in the bundle, %s", slices.Sorted(maps.Keys(hb)), fingerprint(ca))
+	if hb := heartbeats(svc); !slices.Equal(slices.Sorted(maps.Keys(hb)), []string{servingcert.Fingerprint(ca)}) {
+		t.Errorf("heartbeat annotations for %v, want one for the CA in the bundle, %s", slices.Sorted(maps.Keys(hb)), servingcert.Fingerprint(ca))
 	}
 
 	// The certificate signet serves is for the Service name kube-apiserver
@@ -77,17 +75,17 @@ func TestSelfManagedServingCA(t *testing.T) {
 	}
 
 	eventually(t, "kubectl get signers -A through kube-apiserver to list "+servingCANamespace+"/self", func() (bool, error) {
-		err := kubectlListsServingSigner(ctx)
+		err := kubectlListsSigner(ctx, servingCANamespace, "self")
 		return err == nil, err
 	})
-	if err := clientGoListsServingSigner(ctx); err != nil {
+	if err := clientGoListsSigner(ctx, servingCANamespace, "self"); err != nil {
 		t.Errorf("client-go list of signers through kube-apiserver: %v", err)
 	}
 
 	// The heartbeat is renewed every sync period.
-	first := heartbeats(getSignetAPIService(t))[fingerprint(ca)]
+	first := heartbeats(getSignetAPIService(t))[servingcert.Fingerprint(ca)]
 	eventually(t, "the heartbeat to be renewed", func() (bool, error) {
-		hb, ok := heartbeats(getSignetAPIService(t))[fingerprint(ca)]
+		hb, ok := heartbeats(getSignetAPIService(t))[servingcert.Fingerprint(ca)]
 		return ok && hb.After(first), nil
 	})
 }
@@ -110,7 +108,7 @@ func TestSelfManagedServingCAAcrossReplicas(t *testing.T) {
 	b := framework.StartSignetT(t, env.cp, bOpts)
 
 	caA, caB := servingCAOf(t, a), servingCAOf(t, b)
-	fpA, fpB := fingerprint(caA), fingerprint(caB)
+	fpA, fpB := servingcert.Fingerprint(caA), servingcert.Fingerprint(caB)
 	if fpA == fpB {
 		t.Fatal("both replicas serve with the same CA")
 	}
@@ -130,7 +128,7 @@ func TestSelfManagedServingCAAcrossReplicas(t *testing.T) {
 		}
 	}
 	eventually(t, "kubectl get signers -A through kube-apiserver to list "+servingCANamespace+"/self", func() (bool, error) {
-		err := kubectlListsServingSigner(ctx)
+		err := kubectlListsSigner(ctx, servingCANamespace, "self")
 		return err == nil, err
 	})
 
@@ -143,8 +141,12 @@ func TestSelfManagedServingCAAcrossReplicas(t *testing.T) {
 		monitors.Wait()
 	}()
 	var viaKubectl, viaClientGo apiProbe
-	monitors.Go(func() { viaKubectl.run(monitorCtx, 100*time.Millisecond, kubectlListsServingSigner) })
-	monitors.Go(func() { viaClientGo.run(monitorCtx, 50*time.Millisecond, clientGoListsServingSigner) })
+	monitors.Go(func() {
+		viaKubectl.run(monitorCtx, 100*time.Millisecond, listsSigner(kubectlListsSigner, servingCANamespace, "self"))
+	})
+	monitors.Go(func() {
+		viaClientGo.run(monitorCtx, 50*time.Millisecond, listsSigner(clientGoListsSigner, servingCANamespace, "self"))
+	})
 
 	// B's last heartbeat is the last value seen before its CA went.
 	var lastB time.Time
@@ -312,17 +314,10 @@ func availableCondition(s *apiregistrationv1.APIService) *apiregistrationv1.APIS
 	return nil
 }
 
-// fingerprint names a CA in a heartbeat annotation, HeartbeatPrefix +
-// fingerprint: the first 16 bytes of the SHA-256 of its DER, in hex.
-func fingerprint(c *x509.Certificate) string {
-	sum := sha256.Sum256(c.Raw)
-	return hex.EncodeToString(sum[:16])
-}
-
 func fingerprintsOf(cas []*x509.Certificate) []string {
 	var out []string
 	for _, c := range cas {
-		out = append(out, fingerprint(c))
+		out = append(out, servingcert.Fingerprint(c))
 	}
 	return out
 }
@@ -386,30 +381,4 @@ func servingCAOf(t *testing.T, s *framework.Signet) *x509.Certificate {
 	}
 	t.Fatalf("no CA in the caBundle signs the certificate served at %s", s.URL)
 	return nil
-}
-
-func kubectlListsServingSigner(ctx context.Context) error {
-	out, stderr, err := env.cp.Kubectl(ctx, "get", "signers", "-A")
-	if err != nil {
-		return fmt.Errorf("%v: %s", err, stderr)
-	}
-	for line := range strings.Lines(out) {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == servingCANamespace && f[1] == "self" {
-			return nil
-		}
-	}
-	return fmt.Errorf("no row for %s/self in:\n%s", servingCANamespace, out)
-}
-
-func clientGoListsServingSigner(ctx context.Context) error {
-	list, err := env.signer.CertManagerV1alpha1().Signers("").List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return err
-	}
-	for _, s := range list.Items {
-		if s.Namespace == servingCANamespace && s.Name == "self" {
-			return nil
-		}
-	}
-	return fmt.Errorf("%d signers, none %s/self", len(list.Items), servingCANamespace)
 }

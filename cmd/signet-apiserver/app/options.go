@@ -23,6 +23,8 @@ import (
 	logsapi "k8s.io/component-base/logs/api/v1"
 	netutils "k8s.io/utils/net"
 
+	"github.com/signet-dev/signet/pkg/servingcert"
+
 	// JSON logging for --logging-format=json.
 	_ "k8s.io/component-base/logs/json/register"
 )
@@ -204,7 +206,7 @@ func (o *Options) Validate() error {
 	if o.selfManagedServing() {
 		if o.ServingCAValidity <= 0 || o.ServingCertValidity <= 0 || o.ServingCASyncPeriod <= 0 {
 			errs = append(errs, fmt.Errorf("--serving-ca-validity, --serving-cert-validity and --serving-ca-sync-period must be positive"))
-		} else if o.CABundleAPIService != "" && o.ServingCASyncPeriod < time.Second {
+		} else if o.CABundleAPIService != "" && o.ServingCASyncPeriod < servingcert.MinSyncPeriod {
 			errs = append(errs, fmt.Errorf("--serving-ca-sync-period %s is under a second, the resolution of the caBundle heartbeats", o.ServingCASyncPeriod))
 		} else if o.ServingCertValidity > o.ServingCAValidity {
 			errs = append(errs, fmt.Errorf("--serving-cert-validity %s is longer than --serving-ca-validity %s", o.ServingCertValidity, o.ServingCAValidity))
