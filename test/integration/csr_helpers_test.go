@@ -334,6 +334,23 @@ func watchCertificates(ctx context.Context, t *testing.T) *certificateWrites {
 	return cw
 }
 
+// createTracked creates n CSRs for signerName, common names <prefix>-<i>,
+// and tracks each. One requester key for all: the point is the
+// controller, not keygen.
+func (cw *certificateWrites) createTracked(t *testing.T, signerName, prefix string, n int) []string {
+	t.Helper()
+	key, err := testpki.NewKey(testpki.ECDSAP256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := make([]string, n)
+	for i := range names {
+		names[i] = createCSR(t, &csrRequest{signerName: signerName, key: key, commonName: fmt.Sprintf("%s-%d", prefix, i)})
+		cw.track(names[i])
+	}
+	return names
+}
+
 // track adds a CSR to record; call it before the CSR can be approved.
 func (cw *certificateWrites) track(name string) {
 	cw.mu.Lock()

@@ -105,15 +105,7 @@ func TestLeaderFailover(t *testing.T) {
 	}
 
 	writes := watchCertificates(ctx, t)
-	key, err := testpki.NewKey(testpki.ECDSAP256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	names := make([]string, n)
-	for i := range names {
-		names[i] = createCSR(t, &csrRequest{signerName: "issuers.cert-manager.io/" + ns + ".ca", key: key, commonName: fmt.Sprintf("failover-%d", i)})
-		writes.track(names[i])
-	}
+	names := writes.createTracked(t, "issuers.cert-manager.io/"+ns+".ca", "failover", n)
 
 	// From before the burst until every CSR is issued: the Lease's holder,
 	// and the signers API through kube-apiserver, by kubectl and client-go.
@@ -234,12 +226,7 @@ func TestLeaderFailover(t *testing.T) {
 		what  string
 		probe *apiProbe
 	}{{"kubectl get signers -A", &viaKubectl}, {"client-go list signers", &viaClientGo}} {
-		requests, failures, slowest, errs := p.probe.get()
-		t.Logf("%s: %d requests, %d failed, slowest %s", p.what, requests, failures, slowest.Round(time.Millisecond))
-		if failures > 0 {
-			t.Errorf("%s failed %d of %d times with B behind the APIService; first errors: %v", p.what, failures, requests, errs)
-		}
-		if requests == 0 {
+		if requests := p.probe.report(t, p.what, "with B behind the APIService"); requests == 0 {
 			t.Errorf("%s never ran", p.what)
 		}
 	}
@@ -376,6 +363,18 @@ func clientGoListsSigner(ctx context.Context, ns, name string) error {
 // listsSigner binds a lister to one signer, for apiProbe.run.
 func listsSigner(lists func(ctx context.Context, ns, name string) error, ns, name string) func(context.Context) error {
 	return func(ctx context.Context) error { return lists(ctx, ns, name) }
+}
+
+// report logs what p saw, fails t if any request failed (during says when
+// they ran), and returns how many requests there were.
+func (p *apiProbe) report(t *testing.T, what, during string) (requests int) {
+	t.Helper()
+	requests, failures, slowest, errs := p.get()
+	t.Logf("%s: %d requests, %d failed, slowest %s", what, requests, failures, slowest.Round(time.Millisecond))
+	if failures > 0 {
+		t.Errorf("%s failed %d of %d times %s; first errors: %v", what, failures, requests, during, errs)
+	}
+	return requests
 }
 
 // issuedBy sums a replica's signet_csr_handled_total{result="issued"}: the

@@ -8,8 +8,6 @@ import (
 	"time"
 
 	certificatesv1 "k8s.io/api/certificates/v1"
-
-	"github.com/signet-dev/signet/internal/testpki"
 )
 
 // TestSIGKILLMidBurst kills signet with SIGKILL while it works through a burst
@@ -23,17 +21,7 @@ func TestSIGKILLMidBurst(t *testing.T) {
 
 	// Record every certificate write from here on.
 	writes := watchCertificates(ctx, t)
-
-	// One requester key for all: the point is the controller, not keygen.
-	key, err := testpki.NewKey(testpki.ECDSAP256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	names := make([]string, n)
-	for i := range names {
-		names[i] = createCSR(t, &csrRequest{signerName: signer, key: key, commonName: fmt.Sprintf("burst-%d", i)})
-		writes.track(names[i])
-	}
+	names := writes.createTracked(t, signer, "burst", n)
 	issued := writes.issued
 	// Approve from several goroutines, as a burst, and kill signet while
 	// approvals are still arriving.

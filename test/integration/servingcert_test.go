@@ -212,11 +212,7 @@ func TestSelfManagedServingCAAcrossReplicas(t *testing.T) {
 		what  string
 		probe *apiProbe
 	}{{"kubectl get signers -A", &viaKubectl}, {"client-go list signers", &viaClientGo}} {
-		requests, failures, slowest, errs := p.probe.get()
-		t.Logf("%s: %d requests, %d failed, slowest %s", p.what, requests, failures, slowest.Round(time.Millisecond))
-		if failures > 0 {
-			t.Errorf("%s failed %d of %d times while B was killed and its CA dropped; first errors: %v", p.what, failures, requests, errs)
-		}
+		p.probe.report(t, p.what, "while B was killed and its CA dropped")
 	}
 	if c := availableCondition(getSignetAPIService(t)); c == nil || c.Status != apiregistrationv1.ConditionTrue {
 		t.Errorf("APIService condition Available = %+v after B's CA was dropped, want True", c)
