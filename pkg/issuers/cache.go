@@ -19,6 +19,8 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
+
+	"github.com/signet-dev/signet/pkg/signers"
 )
 
 // State is the computed state of one issuer at one resource version. A State
@@ -35,7 +37,7 @@ type State struct {
 	// CA is the parsed CA of a CA issuer whose Secret parsed, even when it is
 	// not ready (expired, say), so that its details can be shown. Use it to
 	// sign only when Ready.
-	CA *CA
+	CA *signers.CA
 	// Secret is the Secret a CA issuer reads; empty for other types.
 	Secret SecretKey
 }
@@ -104,7 +106,7 @@ type Cache struct {
 
 type parsedCA struct {
 	resourceVersion string
-	ca              *CA
+	ca              *signers.CA
 	err             error
 }
 
@@ -417,7 +419,7 @@ func (c *Cache) compute(iss *Issuer) *State {
 			s.CA = ca
 		}
 		if err != nil {
-			var caErr *CAError
+			var caErr *signers.CAError
 			if errors.As(err, &caErr) {
 				s.Reason, s.Message = caErr.Reason, caErr.Message
 			} else {
@@ -440,11 +442,11 @@ func (c *Cache) compute(iss *Issuer) *State {
 }
 
 // parseCA parses a Secret once per resource version. Called with c.mu held.
-func (c *Cache) parseCA(key SecretKey, secret *corev1.Secret) (*CA, error) {
+func (c *Cache) parseCA(key SecretKey, secret *corev1.Secret) (*signers.CA, error) {
 	if p, ok := c.parsedCAs[key]; ok && p.resourceVersion == secret.ResourceVersion {
 		return p.ca, p.err
 	}
-	ca, err := ParseCA(key.String(), secret.Data)
+	ca, err := signers.ParseCA(key.String(), secret.Data)
 	c.parsedCAs[key] = parsedCA{resourceVersion: secret.ResourceVersion, ca: ca, err: err}
 	return ca, err
 }
