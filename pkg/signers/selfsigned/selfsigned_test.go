@@ -120,7 +120,7 @@ func TestSelfSignedValidityIsExactlyTheRequestedDuration(t *testing.T) {
 				if err != nil {
 					t.Fatalf("Sign: %v", err)
 				}
-				certs, err := issuers.ParseCertificates(res.CertificatePEM)
+				certs, err := signers.ParseCertificates(res.CertificatePEM)
 				if err != nil {
 					t.Fatal(err)
 				}
