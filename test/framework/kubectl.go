@@ -90,7 +90,16 @@ func IssuerCRDDir() (string, error) {
 // CustomResourceDefinition among them is Established, and returns the applied
 // objects as kubectl names them (kind.group/name).
 func (cp *ControlPlane) InstallCRDs(ctx context.Context, dir string) ([]string, error) {
-	out, _, err := cp.Kubectl(ctx, "apply", "--server-side", "-f", dir, "-o", "name")
+	return cp.InstallCRDFiles(ctx, dir)
+}
+
+// InstallCRDFiles is InstallCRDs for manifest files or directories.
+func (cp *ControlPlane) InstallCRDFiles(ctx context.Context, paths ...string) ([]string, error) {
+	args := []string{"apply", "--server-side", "-o", "name"}
+	for _, p := range paths {
+		args = append(args, "-f", p)
+	}
+	out, _, err := cp.Kubectl(ctx, args...)
 	if err != nil {
 		return nil, err
 	}
