@@ -1,10 +1,15 @@
 package main
 
 import (
+	"cmp"
+	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
+
+	"k8s.io/client-go/rest"
 )
 
 // What a burst costs, read from /proc: CPU time of the subject and of the
@@ -114,6 +119,10 @@ type cost struct {
 	// that times each certificate (and, for no subject, nothing else).
 	BenchCPUPer1000     float64 `json:"benchCPUSecondsPer1000"`
 	SubjectPeakRSSBytes int64   `json:"subjectPeakRSSBytes,omitempty"`
+	// RequestsPerCSR is what kube-apiserver served during the burst, from
+	// every client (the bench's approvals and watch included), per CSR, by
+	// "VERB resource[/subresource]".
+	RequestsPerCSR map[string]float64 `json:"kubeAPIServerRequestsPerCSR,omitempty"`
 }
 
 func costOf(before, after cpuSample, n int, peak int64) cost {
@@ -125,4 +134,79 @@ func costOf(before, after cpuSample, n int, peak int64) cost {
 		BenchCPUPer1000:     per(before.bench, after.bench),
 		SubjectPeakRSSBytes: peak,
 	}
+}
+
+// requestCounts is kube-apiserver's apiserver_request_total summed by
+// "VERB resource[/subresource]", for what a burst sent it.
+type requestCounts map[string]float64
+
+// apiserverRequests reads apiserver_request_total from kube-apiserver's /metrics.
+func apiserverRequests(ctx context.Context, c rest.Interface) (requestCounts, error) {
+	body, err := c.Get().AbsPath("/metrics").DoRaw(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("kube-apiserver /metrics: %w", err)
+	}
+	return parseRequestTotals(string(body))
+}
+
+// parseRequestTotals sums the apiserver_request_total samples of a
+// Prometheus text exposition by verb, resource and subresource.
+func parseRequestTotals(text string) (requestCounts, error) {
+	const metric = "apiserver_request_total{"
+	counts := requestCounts{}
+	for line := range strings.Lines(text) {
+		rest, ok := strings.CutPrefix(line, metric)
+		if !ok {
+			continue
+		}
+		end := strings.LastIndexByte(rest, '}')
+		if end < 0 {
+			return nil, fmt.Errorf("apiserver_request_total line %q: no closing brace", line)
+		}
+		labels := map[string]string{}
+		for _, kv := range strings.Split(rest[:end], ",") {
+			if k, v, ok := strings.Cut(kv, "="); ok {
+				labels[k] = strings.Trim(v, `"`)
+			}
+		}
+		v, err := strconv.ParseFloat(strings.TrimSpace(rest[end+1:]), 64)
+		if err != nil {
+			return nil, fmt.Errorf("apiserver_request_total line %q: %w", line, err)
+		}
+		what := labels["verb"] + " " + labels["resource"]
+		if sub := labels["subresource"]; sub != "" {
+			what += "/" + sub
+		}
+		counts[what] += v
+	}
+	if len(counts) == 0 {
+		return nil, fmt.Errorf("no apiserver_request_total in kube-apiserver's metrics")
+	}
+	return counts, nil
+}
+
+// perCSR is what changed from before to after, per CSR, leaving out what
+// rounds to nothing (a stray lease renewal, say).
+func perCSR(before, after requestCounts, n int) map[string]float64 {
+	out := map[string]float64{}
+	for k, v := range after {
+		if d := (v - before[k]) / float64(n); d >= 0.005 {
+			out[k] = d
+		}
+	}
+	return out
+}
+
+// formatPerCSR lists the counts largest first, "1.00 UPDATE certificatesigningrequests/status".
+func formatPerCSR(m map[string]float64) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b string) int { return cmp.Or(cmp.Compare(m[b], m[a]), cmp.Compare(a, b)) })
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%.2f %s", m[k], k)
+	}
+	return strings.Join(parts, ", ")
 }

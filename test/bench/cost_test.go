@@ -57,3 +57,30 @@ func TestOwnProcessCostIsReadable(t *testing.T) {
 		t.Errorf("peak RSS = %d, %v", peak, err)
 	}
 }
+
+func TestParseRequestTotalsSumsByVerbResourceAndSubresource(t *testing.T) {
+	text := `# HELP apiserver_request_total [STABLE] Counter of apiserver requests
+# TYPE apiserver_request_total counter
+apiserver_request_total{code="200",component="apiserver",dry_run="",group="certificates.k8s.io",resource="certificatesigningrequests",scope="resource",subresource="status",verb="UPDATE",version="v1"} 300
+apiserver_request_total{code="409",component="apiserver",dry_run="",group="certificates.k8s.io",resource="certificatesigningrequests",scope="resource",subresource="status",verb="UPDATE",version="v1"} 2
+apiserver_request_total{code="201",component="apiserver",dry_run="",group="authorization.k8s.io",resource="subjectaccessreviews",scope="resource",subresource="",verb="POST",version="v1"} 1.5e+02
+apiserver_request_total_other{verb="GET"} 9
+`
+	got, err := parseRequestTotals(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got["UPDATE certificatesigningrequests/status"] != 302 || got["POST subjectaccessreviews"] != 150 || len(got) != 2 {
+		t.Errorf("counts = %v", got)
+	}
+	per := perCSR(requestCounts{"POST subjectaccessreviews": 50}, got, 100)
+	if per["UPDATE certificatesigningrequests/status"] != 3.02 || per["POST subjectaccessreviews"] != 1 {
+		t.Errorf("per CSR = %v", per)
+	}
+	if s := formatPerCSR(per); s != "3.02 UPDATE certificatesigningrequests/status, 1.00 POST subjectaccessreviews" {
+		t.Errorf("formatted = %q", s)
+	}
+	if _, err := parseRequestTotals("# nothing\n"); err == nil {
+		t.Error("metrics without apiserver_request_total gave no error")
+	}
+}

@@ -131,8 +131,10 @@ type bench struct {
 	sig  *framework.Signet
 	cfg  *rest.Config // the admin's, unthrottled
 	kube kubernetes.Interface
-	dyn  dynamic.Interface
-	ca   *testpki.CA
+	// raw reads kube-apiserver's /metrics (JSON accept: text exposition).
+	raw rest.Interface
+	dyn dynamic.Interface
+	ca  *testpki.CA
 	// keys are the requester keys: [0] ECDSA P-256, used by every scenario;
 	// [1] RSA-2048, for a second burst.
 	keys    []requestKey
@@ -274,6 +276,7 @@ func (b *bench) setUp(ctx context.Context) error {
 	// the same for every subject, and should be no larger than it must.
 	b.kube = kubernetes.NewForConfigOrDie(protobufConfig(b.cfg))
 	b.dyn = dynamic.NewForConfigOrDie(b.cfg)
+	b.raw = kubernetes.NewForConfigOrDie(b.cfg).Discovery().RESTClient()
 
 	if b.ca, err = testpki.NewCA(testpki.CAOptions{CommonName: "bench CA"}); err != nil {
 		return err
@@ -440,6 +443,10 @@ func (b *bench) burst(ctx context.Context, s *subject, group string, kind burstK
 			go func() { profiled <- s.profile(ctx, file) }()
 		}
 		issued := watchIssued(ctx, b.kube, s.signerName, names)
+		reqBefore, err := apiserverRequests(ctx, b.raw)
+		if err != nil {
+			return result{}, err
+		}
 		procs := b.processes(s)
 		if procs.subject != 0 {
 			if err := resetPeakRSS(procs.subject); err != nil {
@@ -470,12 +477,17 @@ func (b *bench) burst(ctx context.Context, s *subject, group string, kind burstK
 				return result{}, err
 			}
 		}
+		reqAfter, err := apiserverRequests(ctx, b.raw)
+		if err != nil {
+			return result{}, err
+		}
 		run := latencyResult(kind.scenario, s, approvedAt, times, wall)
 		c := costOf(before, after, len(names), peak)
+		c.RequestsPerCSR = perCSR(reqBefore, reqAfter, len(names))
 		run.Cost = &c
 		runs = append(runs, run)
-		b.logf("%s: %.0f/s; CPU-s per 1,000: %s %.2f, kube-apiserver %.2f, etcd %.2f; peak RSS %.0f MiB",
-			kind.scenario, run.PerSecond, s.key, c.SubjectCPUPer1000, c.APIServerCPUPer1000, c.EtcdCPUPer1000, mib(peak))
+		b.logf("%s: %.0f/s; CPU-s per 1,000: %s %.2f, kube-apiserver %.2f, etcd %.2f; peak RSS %.0f MiB; requests per CSR: %s",
+			kind.scenario, run.PerSecond, s.key, c.SubjectCPUPer1000, c.APIServerCPUPer1000, c.EtcdCPUPer1000, mib(peak), formatPerCSR(c.RequestsPerCSR))
 		if profiled != nil {
 			if err := <-profiled; err != nil {
 				return result{}, fmt.Errorf("CPU profile of %s: %w", s.name, err)
@@ -505,6 +517,10 @@ func (b *bench) approvalsOnly(ctx context.Context, o options) (result, error) {
 		return result{}, err
 	}
 	defer w()
+	reqBefore, err := apiserverRequests(ctx, b.raw)
+	if err != nil {
+		return result{}, err
+	}
 	procs := b.processes(nil)
 	before, err := procs.sample()
 	if err != nil {
@@ -520,10 +536,16 @@ func (b *bench) approvalsOnly(ctx context.Context, o options) (result, error) {
 	if err != nil {
 		return result{}, err
 	}
+	reqAfter, err := apiserverRequests(ctx, b.raw)
+	if err != nil {
+		return result{}, err
+	}
 	r := latencyResult("approvals-only", none, approvedAt, approvedAt, wall)
 	c := costOf(before, after, len(names), 0)
+	c.RequestsPerCSR = perCSR(reqBefore, reqAfter, len(names))
 	r.Cost = &c
-	b.logf("%d approvals in %s; CPU-s per 1,000: kube-apiserver %.2f, etcd %.2f", len(names), since(start), c.APIServerCPUPer1000, c.EtcdCPUPer1000)
+	b.logf("%d approvals in %s; CPU-s per 1,000: kube-apiserver %.2f, etcd %.2f; requests per CSR: %s",
+		len(names), since(start), c.APIServerCPUPer1000, c.EtcdCPUPer1000, formatPerCSR(c.RequestsPerCSR))
 	return r, nil
 }
 
