@@ -87,7 +87,7 @@ func main() {
 	memoryCSRs := flag.String("memory-csrs", "10000,50000", "comma-separated numbers of CSRs present for the memory scenario (0 is always measured)")
 	flag.IntVar(&o.listIssuers, "list-issuers", 10000, "Issuers for the list scenario, 10 per namespace")
 	flag.IntVar(&o.listRepeat, "list-repeat", 5, "timed runs of each list, after one warm-up run")
-	flag.BoolVar(&o.pprof, "pprof", false, "save to -out a 10 s CPU profile of signet during its first burst of each kind, and a heap profile with the list scenario's Issuers")
+	flag.BoolVar(&o.pprof, "pprof", false, "save to -out 10 s CPU profiles of signet and of kube-apiserver during the first burst of each kind of every subject, and a heap profile of signet with the list scenario's Issuers")
 	if len(os.Args) > 1 && os.Args[1] == ceilingCommandName {
 		if err := ceilingMain(os.Args[2:]); err != nil {
 			fmt.Fprintln(os.Stderr, "bench ceiling:", err)
@@ -436,11 +436,21 @@ func (b *bench) burst(ctx context.Context, s *subject, group string, kind burstK
 		if err != nil {
 			return result{}, err
 		}
-		var profiled chan error
-		if s.profile != nil && r == 0 {
-			profiled = make(chan error, 1)
-			file := filepath.Join(o.out, fmt.Sprintf("%s-%s-cpu.pprof", s.key, kind.scenario))
-			go func() { profiled <- s.profile(ctx, file) }()
+		// With -pprof, the first burst of each kind is profiled: the
+		// subject (signet only) and kube-apiserver, to see what each CPU
+		// second of theirs goes to.
+		var profiles []chan error
+		if o.pprof && r == 0 {
+			profile := func(f func(ctx context.Context, file string) error, who string) {
+				done := make(chan error, 1)
+				file := filepath.Join(o.out, fmt.Sprintf("%s-%s-cpu.pprof", who, kind.scenario))
+				go func() { done <- f(ctx, file) }()
+				profiles = append(profiles, done)
+			}
+			if s.profile != nil {
+				profile(s.profile, s.key)
+			}
+			profile(b.apiserverProfile, "kube-apiserver-with-"+s.key)
 		}
 		issued := watchIssued(ctx, b.kube, s.signerName, names)
 		reqBefore, err := apiserverRequests(ctx, b.raw)
@@ -488,17 +498,33 @@ func (b *bench) burst(ctx context.Context, s *subject, group string, kind burstK
 		runs = append(runs, run)
 		b.logf("%s: %.0f/s; CPU-s per 1,000: %s %.2f, kube-apiserver %.2f, etcd %.2f; peak RSS %.0f MiB; requests per CSR: %s",
 			kind.scenario, run.PerSecond, s.key, c.SubjectCPUPer1000, c.APIServerCPUPer1000, c.EtcdCPUPer1000, mib(peak), formatPerCSR(c.RequestsPerCSR))
-		if profiled != nil {
-			if err := <-profiled; err != nil {
-				return result{}, fmt.Errorf("CPU profile of %s: %w", s.name, err)
+		for _, done := range profiles {
+			if err := <-done; err != nil {
+				return result{}, fmt.Errorf("CPU profile during the burst of %s: %w", s.name, err)
 			}
-			b.logf("CPU profile of the burst saved")
+		}
+		if len(profiles) > 0 {
+			b.logf("CPU profiles of the burst saved")
+		}
+		// Every burst starts with no CSRs left by the ones before, so that
+		// each finds the same state in kube-apiserver and in the subject.
+		if _, err := deleteCSRs(ctx, b.kube, group, o.writers); err != nil {
+			return result{}, err
 		}
 		if wall > 30*time.Second {
 			break
 		}
 	}
 	return medianRun(runs), nil
+}
+
+// apiserverProfile saves a 10 s CPU profile of kube-apiserver to file.
+func (b *bench) apiserverProfile(ctx context.Context, file string) error {
+	body, err := b.raw.Get().AbsPath("/debug/pprof/profile").Param("seconds", "10").DoRaw(ctx)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(file, body, 0o644)
 }
 
 // approvalsOnly is a P-256 burst that no signer serves: kube-apiserver's and
