@@ -103,21 +103,22 @@ type Cache struct {
 	kube    kubernetes.Interface
 	secrets *secretReader
 
-	mu      sync.RWMutex
-	started bool
 	// issuersSynced reports whether both issuer informers have listed and
 	// their handlers have seen every issuer listed; nil until Start.
-	issuersSynced func() bool
+	issuersSynced atomic.Pointer[func() bool]
 	synced        atomic.Bool
-	issuers       map[Ref]*Issuer
-	states        map[Ref]*State
-	bySecret      map[SecretKey]map[Ref]struct{}
-	rv            uint64
-	history       []Event // ring buffer, history[(i) % len] ; oldest at histStart
-	histStart     int
-	histLen       int
-	watchers      map[*Watch]struct{}
-	listeners     []func(Ref)
+
+	mu        sync.RWMutex
+	informers []cache.SharedIndexInformer // set by Start
+	issuers   map[Ref]*Issuer
+	states    map[Ref]*State
+	bySecret  map[SecretKey]map[Ref]struct{}
+	rv        uint64
+	history   []Event // ring buffer, history[(i) % len] ; oldest at histStart
+	histStart int
+	histLen   int
+	watchers  map[*Watch]struct{}
+	listeners []func(Ref)
 }
 
 // New builds a Cache reading issuers through dyn and their Secrets through kube.
@@ -164,7 +165,7 @@ func (c *Cache) newIssuerInformer(gvr schema.GroupVersionResource) (cache.Shared
 func (c *Cache) Start(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.started {
+	if c.informers != nil {
 		return errors.New("issuers cache already started")
 	}
 	issuerInf, issuerReg, err := c.newIssuerInformer(IssuerGVR)
@@ -176,15 +177,23 @@ func (c *Cache) Start(ctx context.Context) error {
 		return err
 	}
 	feed := newSecretFeed(c.opts.SecretMetadata, c.kube, c.secrets)
-	c.started = true
+	c.informers = []cache.SharedIndexInformer{issuerInf, clusterInf}
 	// An informer has synced once it has handed every listed issuer to its
 	// handlers; the registrations have synced once the handlers have run.
-	c.issuersSynced = func() bool {
+	issuersSynced := func() bool {
 		return issuerInf.HasSynced() && clusterInf.HasSynced() && issuerReg.HasSynced() && clusterReg.HasSynced()
 	}
+	c.issuersSynced.Store(&issuersSynced)
 	go issuerInf.RunWithContext(ctx)
 	go clusterInf.RunWithContext(ctx)
-	go feed.RunWithContext(ctx)
+	// The Secret list starts once every issuer has registered the Secret it
+	// reads: it then says which exist and at which version, so a missing one
+	// costs no request and the others are read from kube-apiserver's cache.
+	go func() {
+		if cache.WaitForCacheSync(ctx.Done(), issuersSynced) {
+			feed.RunWithContext(ctx)
+		}
+	}()
 	go c.secrets.run(ctx, c.opts.SecretReaders)
 	go c.watchValidity(ctx)
 	return nil
@@ -197,11 +206,9 @@ func (c *Cache) HasSynced() bool {
 	if c.synced.Load() {
 		return true
 	}
-	c.mu.RLock()
-	issuersSynced := c.issuersSynced
-	c.mu.RUnlock()
 	// Issuers first: their handlers register the Secrets to read.
-	if issuersSynced == nil || !issuersSynced() || !c.secrets.synced() {
+	issuersSynced := c.issuersSynced.Load()
+	if issuersSynced == nil || !(*issuersSynced)() || !c.secrets.synced() {
 		return false
 	}
 	c.synced.Store(true)

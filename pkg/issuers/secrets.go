@@ -42,6 +42,8 @@ type secretReader struct {
 	holders    map[string]map[SecretKey]struct{}
 	listeners  []func(SecretKey, []string)
 	feedSynced bool
+	// telling counts reads whose result the Cache has yet to be told of.
+	telling int
 	// feedListed is closed by the feed's first list.
 	feedListed chan struct{}
 }
@@ -144,12 +146,26 @@ func (r *secretReader) synced() bool {
 	if !r.feedSynced {
 		return false
 	}
+	if r.telling > 0 {
+		return false
+	}
 	for _, e := range r.entries {
 		if e.issuers > 0 && !e.answered {
 			return false
 		}
 	}
 	return true
+}
+
+// tellUnlock passes a read's result on to the Cache; synced stays false
+// until it has recomputed. Called with r.mu held, which it releases.
+func (r *secretReader) tellUnlock(key SecretKey) {
+	r.telling++
+	r.mu.Unlock()
+	r.onChange(key)
+	r.mu.Lock()
+	r.telling--
+	r.mu.Unlock()
 }
 
 // cached counts the Secrets whose content is kept.
@@ -344,9 +360,10 @@ func (r *secretReader) read(ctx context.Context, key SecretKey) error {
 		if !e.answered || e.readErr != nil {
 			e.answered, e.readErr = true, readErr
 		}
-		r.mu.Unlock()
 		if changed {
-			r.onChange(key)
+			r.tellUnlock(key)
+		} else {
+			r.mu.Unlock()
 		}
 		return readErr
 	}
@@ -357,11 +374,12 @@ func (r *secretReader) read(ctx context.Context, key SecretKey) error {
 	if secret == nil {
 		e.ca, e.caErr = nil, nil
 	}
-	r.mu.Unlock()
-	if changed {
-		klog.V(4).InfoS("Read CA Secret", "secret", key, "found", secret != nil)
-		r.onChange(key)
+	if !changed {
+		r.mu.Unlock()
+		return nil
 	}
+	klog.V(4).InfoS("Read CA Secret", "secret", key, "found", secret != nil)
+	r.tellUnlock(key)
 	return nil
 }
 
