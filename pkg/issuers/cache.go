@@ -21,6 +21,8 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
+
+	"github.com/signet-dev/signet/pkg/signers"
 )
 
 // State is the computed state of one issuer at one resource version. A State
@@ -37,7 +39,7 @@ type State struct {
 	// CA is the parsed CA of a CA issuer whose Secret parsed, even when it is
 	// not ready (expired, say), so that its details can be shown. Use it to
 	// sign only when Ready.
-	CA *CA
+	CA *signers.CA
 	// Secret is the Secret a CA issuer reads; empty for other types.
 	Secret SecretKey
 }

@@ -24,6 +24,7 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/signet-dev/signet/internal/testpki"
+	"github.com/signet-dev/signet/pkg/signers"
 )
 
 // The Cache against fake clients: the fake clientset is both the Secret
@@ -53,7 +54,7 @@ func caSecret(ns, name, rv string, ca *testpki.CA) *corev1.Secret {
 	return &corev1.Secret{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, ResourceVersion: rv},
 		Type:       corev1.SecretTypeTLS,
-		Data:       map[string][]byte{TLSCertKey: ca.CertPEM(), TLSKeyKey: ca.KeyPEM(), "unrelated": []byte("dropped")},
+		Data:       map[string][]byte{signers.TLSCertKey: ca.CertPEM(), signers.TLSKeyKey: ca.KeyPEM(), "unrelated": []byte("dropped")},
 	}
 }
 
@@ -341,7 +342,7 @@ func TestSecretChangesReachTheStates(t *testing.T) {
 
 	// Garbage, then deletion.
 	bad := caSecret("team", "ca", "7", testCA("x"))
-	bad.Data[TLSKeyKey] = []byte("junk")
+	bad.Data[signers.TLSKeyKey] = []byte("junk")
 	f.putSecret(bad)
 	f.waitReason(ref, ReasonSecretInvalid)
 	if err := f.kube.CoreV1().Secrets("team").Delete(f.ctx, "ca", metav1.DeleteOptions{}); err != nil {
@@ -467,7 +468,7 @@ func TestWatchSecretTellsHoldersOfChanges(t *testing.T) {
 	f.putSecret(keySecret)
 	expect(note{keyKey, "csr-1,csr-2"})
 	got, err := f.cache.GetSecret(f.ctx, keyKey)
-	if err != nil || string(got.Data[TLSKeyKey]) != string(keySecret.Data[TLSKeyKey]) || got.Data["unrelated"] != nil {
+	if err != nil || string(got.Data[signers.TLSKeyKey]) != string(keySecret.Data[signers.TLSKeyKey]) || got.Data["unrelated"] != nil {
 		t.Errorf("GetSecret: %v %v", got, err)
 	}
 	if want := map[SecretKey]string{{"team", "ca"}: "issuers=1 holders=0 cached=true", keyKey: "issuers=0 holders=2 cached=false"}; !mapsEqual(f.entries(), want) {

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/signet-dev/signet/pkg/signers"
 )
 
 // CASecretState is what the read model knows of a CA issuer's Secret when it
@@ -21,7 +23,7 @@ type CASecretState struct {
 	// CA is the parsed CA, set even when CAErr says it is unusable (a
 	// certificate that is not a CA, a key that does not match) so that its
 	// details can be shown.
-	CA *CA
+	CA *signers.CA
 	// CAErr is why the Secret holds no usable CA.
 	CAErr error
 }
@@ -32,7 +34,7 @@ type Readiness struct {
 	Reason  string
 	Message string
 	// CA is the CA a CA issuer signs with (or would, were it valid).
-	CA *CA
+	CA *signers.CA
 }
 
 // ComputeReadiness is the readiness policy: whether iss can sign at now,
@@ -72,7 +74,7 @@ func caReadiness(secret CASecretState, now time.Time) Readiness {
 		err = secret.CA.CheckValidity(key.String(), now)
 	}
 	if err != nil {
-		var caErr *CAError
+		var caErr *signers.CAError
 		if errors.As(err, &caErr) {
 			r.Reason, r.Message = caErr.Reason, caErr.Message
 		} else {

@@ -7,11 +7,16 @@ import (
 	"time"
 
 	"github.com/signet-dev/signet/internal/testpki"
+	"github.com/signet-dev/signet/pkg/signers"
 )
 
-func mustParseCA(t *testing.T, ca *testpki.CA) *CA {
+func caData(ca *testpki.CA) map[string][]byte {
+	return map[string][]byte{signers.TLSCertKey: ca.CertPEM(), signers.TLSKeyKey: ca.KeyPEM()}
+}
+
+func mustParseCA(t *testing.T, ca *testpki.CA) *signers.CA {
 	t.Helper()
-	parsed, err := ParseCA("ns/ca", caData(ca))
+	parsed, err := signers.ParseCA("ns/ca", caData(ca))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -25,7 +30,7 @@ func TestComputeReadiness(t *testing.T) {
 	future := mustParseCA(t, testpki.MustCA(testpki.CAOptions{CommonName: "future", NotBefore: now.Add(time.Hour), NotAfter: now.Add(2 * time.Hour)}))
 	key := SecretKey{Namespace: "ns", Name: "ca"}
 	caIssuer := &Issuer{Ref: Ref{Kind: KindIssuer, Namespace: "ns", Name: "ca"}, Type: TypeCA, CA: &CAConfig{SecretName: "ca"}}
-	read := func(ca *CA, caErr error) CASecretState {
+	read := func(ca *signers.CA, caErr error) CASecretState {
 		return CASecretState{Key: key, Answered: true, Found: true, CA: ca, CAErr: caErr}
 	}
 
@@ -36,7 +41,7 @@ func TestComputeReadiness(t *testing.T) {
 		wantReady   bool
 		wantReason  string
 		wantMessage string // a substring
-		wantCA      *CA
+		wantCA      *signers.CA
 	}{
 		{"config error wins over everything", &Issuer{Ref: caIssuer.Ref, Type: TypeCA, ConfigError: "spec.ca.secretName is empty"}, read(valid, nil),
 			false, ReasonInvalidConfig, "Issuer ns/ca: spec.ca.secretName is empty", nil},
@@ -46,9 +51,9 @@ func TestComputeReadiness(t *testing.T) {
 			false, ReasonPending, "reading CA Secret ns/ca: secrets \"ca\" is forbidden", nil},
 		{"CA Secret missing", caIssuer, CASecretState{Key: key, Answered: true},
 			false, ReasonSecretNotFound, "CA Secret ns/ca not found", nil},
-		{"CA Secret invalid", caIssuer, read(nil, &CAError{ReasonSecretInvalid, "Secret ns/ca has no tls.crt"}),
+		{"CA Secret invalid", caIssuer, read(nil, &signers.CAError{Reason: ReasonSecretInvalid, Message: "Secret ns/ca has no tls.crt"}),
 			false, ReasonSecretInvalid, "Secret ns/ca has no tls.crt", nil},
-		{"key mismatch keeps the CA for display", caIssuer, read(valid, &CAError{ReasonKeyMismatch, "Secret ns/ca: tls.key does not match"}),
+		{"key mismatch keeps the CA for display", caIssuer, read(valid, &signers.CAError{Reason: ReasonKeyMismatch, Message: "Secret ns/ca: tls.key does not match"}),
 			false, ReasonKeyMismatch, "does not match", valid},
 		{"a parse error that is no CAError", caIssuer, read(nil, errors.New("boom")),
 			false, ReasonSecretInvalid, "boom", nil},

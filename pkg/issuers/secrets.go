@@ -15,6 +15,8 @@ import (
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
+
+	"github.com/signet-dev/signet/pkg/signers"
 )
 
 // SecretKey names one Secret.
@@ -65,7 +67,7 @@ type secretEntry struct {
 	answered bool
 	readErr  error // the last read failed and the content is unknown
 	secret   *corev1.Secret
-	ca       *CA
+	ca       *signers.CA
 	caErr    error
 }
 
@@ -345,7 +347,7 @@ func (r *secretReader) read(ctx context.Context, key SecretKey) error {
 	}
 	ca, caErr := prevCA, prevErr
 	if secret != nil && (prev == nil || prev.ResourceVersion != secret.ResourceVersion) {
-		ca, caErr = ParseCA(key.String(), secret.Data)
+		ca, caErr = signers.ParseCA(key.String(), secret.Data)
 	}
 
 	r.mu.Lock()
@@ -415,7 +417,7 @@ func keepCAData(s *corev1.Secret) *corev1.Secret {
 		Type: s.Type,
 		Data: map[string][]byte{},
 	}
-	for _, k := range []string{TLSCertKey, TLSKeyKey, CACertKey} {
+	for _, k := range []string{signers.TLSCertKey, signers.TLSKeyKey, signers.CACertKey} {
 		if v, ok := s.Data[k]; ok {
 			slim.Data[k] = v
 		}
