@@ -72,7 +72,7 @@ type secretEntry struct {
 }
 
 func newSecretReader(client kubernetes.Interface, clk clock.WithTicker, onChange func(SecretKey)) *secretReader {
-	limiter := workqueue.NewTypedItemExponentialFailureRateLimiter[SecretKey](100*time.Millisecond, 2*time.Minute)
+	limiter := workqueue.NewTypedItemExponentialFailureRateLimiter[SecretKey](100*time.Millisecond, 30*time.Second)
 	return &secretReader{
 		client:   client,
 		onChange: onChange,
