@@ -42,6 +42,9 @@ type State struct {
 	CA *signers.CA
 	// Secret is the Secret a CA issuer reads; empty for other types.
 	Secret SecretKey
+	// CAExpiry says whether CA outlives certificates of the default
+	// duration; set whenever CA parsed as a usable CA, expired or not.
+	CAExpiry *CAExpiry
 }
 
 // Event is one change to the set of States.
@@ -74,6 +77,9 @@ type Options struct {
 	// ValidityCheckPeriod is how often CA validity is checked against the clock.
 	ValidityCheckPeriod time.Duration
 	Clock               clock.WithTicker
+	// SigningPolicy is the policy certificates are signed with: CA signers
+	// whose CA ends within its default grant say so (State.CAExpiry).
+	SigningPolicy signers.Policy
 }
 
 func (o *Options) defaults() {
@@ -142,7 +148,7 @@ func New(dyn dynamic.Interface, kube kubernetes.Interface, opts Options) *Cache 
 		// being served unrelated changes.
 		rv: uint64(opts.Clock.Now().UnixMicro()),
 	}
-	c.secrets = newSecretReader(kube, opts.Clock, c.onSecretChange)
+	c.secrets = newSecretReader(kube, c.onSecretChange)
 	return c
 }
 
@@ -382,7 +388,7 @@ func (c *Cache) recheckValidity() {
 	c.mu.Lock()
 	var notifies []func()
 	for ref, s := range c.states {
-		if validityChanged(s, now) {
+		if clockChangesState(s, c.opts.SigningPolicy, now) {
 			notifies = append(notifies, c.recompute(ref))
 		}
 	}
@@ -409,12 +415,18 @@ func (c *Cache) recompute(ref Ref) func() {
 	}
 	s := c.compute(iss)
 	if old != nil && old.Issuer == s.Issuer && old.Ready == s.Ready && old.Reason == s.Reason &&
-		old.Message == s.Message && old.CA == s.CA {
+		old.Message == s.Message && old.CA == s.CA && sameCAExpiry(old.CAExpiry, s.CAExpiry) {
 		return func() {}
 	}
 	s.LastTransitionTime = c.opts.Clock.Now()
 	if old != nil && old.Ready == s.Ready && old.Reason == s.Reason {
 		s.LastTransitionTime = old.LastTransitionTime
+	}
+	if s.CAExpiry != nil {
+		s.CAExpiry.LastTransitionTime = c.opts.Clock.Now()
+		if old != nil && old.CAExpiry != nil && old.CAExpiry.ShortLived == s.CAExpiry.ShortLived {
+			s.CAExpiry.LastTransitionTime = old.CAExpiry.LastTransitionTime
+		}
 	}
 	c.states[ref] = s
 	if old == nil {
@@ -423,6 +435,13 @@ func (c *Cache) recompute(ref Ref) func() {
 		c.publish(watch.Modified, s, old)
 	}
 	return c.notifier(ref)
+}
+
+func sameCAExpiry(a, b *CAExpiry) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.ShortLived == b.ShortLived && a.Message == b.Message
 }
 
 func (c *Cache) notifier(ref Ref) func() {
@@ -442,8 +461,8 @@ func (c *Cache) compute(iss *Issuer) *State {
 		s.Secret = key
 		secret = c.secrets.state(key)
 	}
-	r := ComputeReadiness(iss, secret, c.opts.Clock.Now())
-	s.Ready, s.Reason, s.Message, s.CA = r.Ready, r.Reason, r.Message, r.CA
+	r := ComputeReadiness(iss, secret, c.opts.SigningPolicy, c.opts.Clock.Now())
+	s.Ready, s.Reason, s.Message, s.CA, s.CAExpiry = r.Ready, r.Reason, r.Message, r.CA, r.CAExpiry
 	return s
 }
 

@@ -380,9 +380,7 @@ func TestAnUnreadableSecretIsRetriedAndDoesNotBlockSync(t *testing.T) {
 	mu.Lock()
 	forbidden = false
 	mu.Unlock()
-	// Retries back off on the Cache's clock.
 	f.eventually("a retried read", func() bool {
-		f.clock.Step(time.Second)
 		s, _ := f.cache.Get(ref)
 		return s.Ready
 	})

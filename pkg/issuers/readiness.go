@@ -35,17 +35,22 @@ type Readiness struct {
 	Message string
 	// CA is the CA a CA issuer signs with (or would, were it valid).
 	CA *signers.CA
+	// CAExpiry says whether CA outlives certificates of the default
+	// duration; set whenever CA parsed without error. Its
+	// LastTransitionTime is left to the Cache, which knows the previous State.
+	CAExpiry *CAExpiry
 }
 
 // ComputeReadiness is the readiness policy: whether iss can sign at now,
-// given what is known of its CA Secret (ignored for other issuer types).
-func ComputeReadiness(iss *Issuer, secret CASecretState, now time.Time) Readiness {
+// given what is known of its CA Secret (ignored for other issuer types) and
+// the signing policy (for CAExpiry).
+func ComputeReadiness(iss *Issuer, secret CASecretState, policy signers.Policy, now time.Time) Readiness {
 	if iss.ConfigError != "" {
 		return Readiness{Reason: ReasonInvalidConfig, Message: fmt.Sprintf("%s: %s", iss.Ref, iss.ConfigError)}
 	}
 	switch iss.Type {
 	case TypeCA:
-		return caReadiness(secret, now)
+		return caReadiness(secret, policy, now)
 	case TypeSelfSigned:
 		return Readiness{Ready: true, Reason: ReasonReady,
 			Message: "signs each request with the private key named by its experimental.cert-manager.io/private-key-secret-name annotation"}
@@ -55,7 +60,7 @@ func ComputeReadiness(iss *Issuer, secret CASecretState, now time.Time) Readines
 	return Readiness{Reason: ReasonInvalidConfig, Message: fmt.Sprintf("%s: unknown issuer type", iss.Ref)}
 }
 
-func caReadiness(secret CASecretState, now time.Time) Readiness {
+func caReadiness(secret CASecretState, policy signers.Policy, now time.Time) Readiness {
 	key := secret.Key
 	switch {
 	case !secret.Answered:
@@ -71,6 +76,7 @@ func caReadiness(secret CASecretState, now time.Time) Readiness {
 		err = fmt.Errorf("CA Secret %s holds no CA", key)
 	}
 	if err == nil {
+		r.CAExpiry = caExpiry(secret.CA.Certificate, policy, now)
 		err = secret.CA.CheckValidity(key.String(), now)
 	}
 	if err != nil {
@@ -87,13 +93,17 @@ func caReadiness(secret CASecretState, now time.Time) Readiness {
 	return r
 }
 
-// validityChanged reports whether a State's CA has become valid or invalid
-// since it was computed: then nothing but the clock changed.
-func validityChanged(s *State, now time.Time) bool {
+// clockChangesState reports whether a State would be computed differently
+// at now though nothing but the clock changed: its CA has become valid or
+// invalid, or short-lived under policy.
+func clockChangesState(s *State, policy signers.Policy, now time.Time) bool {
 	if s.CA == nil {
 		return false
 	}
 	nowValid := !now.Before(s.CA.Certificate.NotBefore) && !now.After(s.CA.Certificate.NotAfter)
 	wasValid := s.Reason != ReasonCAExpired && s.Reason != ReasonCANotYetValid
-	return nowValid != wasValid
+	if nowValid != wasValid {
+		return true
+	}
+	return s.CAExpiry != nil && caExpiry(s.CA.Certificate, policy, now).ShortLived != s.CAExpiry.ShortLived
 }

@@ -76,7 +76,7 @@ func TestComputeReadiness(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.desc, func(t *testing.T) {
-			got := ComputeReadiness(tt.issuer, tt.secret, now)
+			got := ComputeReadiness(tt.issuer, tt.secret, signers.Policy{}, now)
 			if got.Ready != tt.wantReady || got.Reason != tt.wantReason || !strings.Contains(got.Message, tt.wantMessage) || got.CA != tt.wantCA {
 				t.Errorf("got ready=%v reason=%s message=%q CA=%p; want ready=%v reason=%s message containing %q CA=%p",
 					got.Ready, got.Reason, got.Message, got.CA, tt.wantReady, tt.wantReason, tt.wantMessage, tt.wantCA)
@@ -85,7 +85,34 @@ func TestComputeReadiness(t *testing.T) {
 	}
 }
 
-func TestValidityChanged(t *testing.T) {
+func TestComputeReadinessSaysWhetherTheCAOutlivesTheDefaultDuration(t *testing.T) {
+	now := time.Date(2030, 6, 1, 12, 0, 0, 0, time.UTC)
+	iss := &Issuer{Ref: Ref{Kind: KindIssuer, Namespace: "ns", Name: "ca"}, Type: TypeCA, CA: &CAConfig{SecretName: "ca"}}
+	long := mustParseCA(t, testpki.MustCA(testpki.CAOptions{NotBefore: now.Add(-time.Hour), NotAfter: now.Add(365 * 24 * time.Hour)}))
+	short := mustParseCA(t, testpki.MustCA(testpki.CAOptions{NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour)}))
+	read := func(ca *signers.CA, err error) CASecretState {
+		return CASecretState{Key: SecretKey{"ns", "ca"}, Answered: true, Found: true, CA: ca, CAErr: err}
+	}
+	for _, tt := range []struct {
+		desc   string
+		secret CASecretState
+		want   string // CAExpiry's reason; empty: no CAExpiry
+	}{
+		{"a CA for a year", read(long, nil), ReasonCAOutlivesDefaultDuration},
+		{"a CA for an hour", read(short, nil), ReasonCAExpiresWithinDefaultDuration},
+		{"an unusable CA", read(short, &signers.CAError{Reason: ReasonKeyMismatch, Message: "x"}), ""},
+		{"no CA", CASecretState{Key: SecretKey{"ns", "ca"}, Answered: true}, ""},
+	} {
+		t.Run(tt.desc, func(t *testing.T) {
+			got := ComputeReadiness(iss, tt.secret, signers.Policy{}, now).CAExpiry
+			if (got == nil) != (tt.want == "") || (got != nil && got.Reason != tt.want) {
+				t.Errorf("CAExpiry %+v, want reason %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestClockChangesState(t *testing.T) {
 	now := time.Date(2030, 6, 1, 12, 0, 0, 0, time.UTC)
 	ca := mustParseCA(t, testpki.MustCA(testpki.CAOptions{NotBefore: now.Add(-time.Hour), NotAfter: now.Add(time.Hour)}))
 	tests := []struct {
@@ -101,11 +128,13 @@ func TestValidityChanged(t *testing.T) {
 		{"expired, still expired", &State{CA: ca, Reason: ReasonCAExpired}, now.Add(2 * time.Hour), false},
 		{"not yet valid, now valid", &State{CA: ca, Reason: ReasonCANotYetValid}, now, true},
 		{"key mismatch, still valid", &State{CA: ca, Reason: ReasonKeyMismatch}, now, false},
+		{"outlived the default duration, no longer does", &State{CA: ca, Ready: true, Reason: ReasonReady, CAExpiry: &CAExpiry{ShortLived: false}}, now, true},
+		{"short-lived and still", &State{CA: ca, Ready: true, Reason: ReasonReady, CAExpiry: &CAExpiry{ShortLived: true}}, now, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.desc, func(t *testing.T) {
-			if got := validityChanged(tt.state, tt.at); got != tt.expect {
-				t.Errorf("validityChanged = %v, want %v", got, tt.expect)
+			if got := clockChangesState(tt.state, signers.Policy{}, tt.at); got != tt.expect {
+				t.Errorf("clockChangesState = %v, want %v", got, tt.expect)
 			}
 		})
 	}

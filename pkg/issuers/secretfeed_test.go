@@ -11,7 +11,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	metadatafake "k8s.io/client-go/metadata/fake"
-	clocktesting "k8s.io/utils/clock/testing"
 )
 
 func secretMetadata(ns, name, rv string) *metav1.PartialObjectMetadata {
@@ -41,7 +40,7 @@ func TestSecretFeedThroughTheMetadataClient(t *testing.T) {
 	scheme := runtime.NewScheme()
 	metav1.AddMetaToScheme(scheme)
 	md := metadatafake.NewSimpleMetadataClient(scheme, secretMetadata("team", "key", "5"), secretMetadata("team", "unrelated", "6"))
-	r := newSecretReader(nil, clocktesting.NewFakeClock(fixtureNow), func(SecretKey) {})
+	r := newSecretReader(nil, func(SecretKey) {})
 	key, later, unrelated := SecretKey{"team", "key"}, SecretKey{"team", "later"}, SecretKey{"team", "unrelated"}
 	r.hold("csr", key)
 	r.hold("csr", later)
@@ -120,7 +119,7 @@ func TestSecretFeedKeepsOnlyNamesAndVersions(t *testing.T) {
 	if got, _ := secretVersionOnly("not an object"); got != "not an object" {
 		t.Errorf("a non-object is passed through: %v", got)
 	}
-	f := secretFeed{reader: newSecretReader(nil, clocktesting.NewFakeClock(fixtureNow), nil)}
+	f := secretFeed{reader: newSecretReader(nil, nil)}
 	if err := f.Resync(); err != nil {
 		t.Error(err)
 	}

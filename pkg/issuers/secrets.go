@@ -14,7 +14,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
-	"k8s.io/utils/clock"
 
 	"github.com/signet-dev/signet/pkg/signers"
 )
@@ -71,13 +70,14 @@ type secretEntry struct {
 	caErr    error
 }
 
-func newSecretReader(client kubernetes.Interface, clk clock.WithTicker, onChange func(SecretKey)) *secretReader {
+func newSecretReader(client kubernetes.Interface, onChange func(SecretKey)) *secretReader {
+	// Retries back off on the wall clock, as a reflector's do: they are
+	// about kube-apiserver, not about the Cache's notion of now.
 	limiter := workqueue.NewTypedItemExponentialFailureRateLimiter[SecretKey](100*time.Millisecond, 30*time.Second)
 	return &secretReader{
-		client:   client,
-		onChange: onChange,
-		queue: workqueue.NewTypedRateLimitingQueueWithConfig(limiter,
-			workqueue.TypedRateLimitingQueueConfig[SecretKey]{Clock: clk}),
+		client:     client,
+		onChange:   onChange,
+		queue:      workqueue.NewTypedRateLimitingQueue(limiter),
 		entries:    map[SecretKey]*secretEntry{},
 		holders:    map[string]map[SecretKey]struct{}{},
 		feedListed: make(chan struct{}),

@@ -34,7 +34,6 @@ import (
 	"github.com/signet-dev/signet/pkg/generated/openapi"
 	"github.com/signet-dev/signet/pkg/issuers"
 	"github.com/signet-dev/signet/pkg/servingcert"
-	"github.com/signet-dev/signet/pkg/signers"
 )
 
 // NewCommand is the signet-apiserver command.
@@ -83,7 +82,8 @@ func Run(ctx context.Context, o *Options) error {
 	if err != nil {
 		return err
 	}
-	cache := issuers.New(dyn, kube, issuers.Options{ClusterResourceNamespace: o.ClusterResourceNamespace, SecretMetadata: secretMetadata})
+	cache := issuers.New(dyn, kube, issuers.Options{ClusterResourceNamespace: o.ClusterResourceNamespace,
+		SecretMetadata: secretMetadata, SigningPolicy: o.signingPolicy()})
 
 	var serving *servingcert.Authority
 	if o.selfManagedServing() {
@@ -218,7 +218,7 @@ func serverConfig(o *Options, cache *issuers.Cache) (*apiserver.Config, error) {
 	cfg.MaxRequestBodyBytes = maxRequestBodyBytes
 	return &apiserver.Config{GenericConfig: cfg, ExtraConfig: apiserver.ExtraConfig{
 		Issuers: cache,
-		Policy:  signers.Policy{MaxDuration: o.MaxDuration},
+		Policy:  o.signingPolicy(),
 	}}, nil
 }
 
