@@ -67,10 +67,31 @@ v1alpha1.cert-manager.io
 {{- if and (eq $mode "cainjector") .Values.crds.enabled }}
 {{- fail "servingCerts.mode=cainjector needs cert-manager, which brings the complete Issuer CRDs: set crds.enabled=false" }}
 {{- end }}
+{{- if not (has .Values.certificateRequests.approval (list "signet" "external")) }}
+{{- fail (printf "certificateRequests.approval must be signet or external, not %q" .Values.certificateRequests.approval) }}
+{{- end }}
+{{- range .Values.externalIssuers }}
+{{- if not (regexMatch "^[a-z0-9-]+\\.[a-z0-9.-]+$" (toString .resource)) }}
+{{- fail (printf "externalIssuers: resource %q is not <resource>.<group> (e.g. awspcaissuers.awspca.cert-manager.io)" (toString .resource)) }}
+{{- end }}
+{{- end }}
 {{- with .Values.podDisruptionBudget }}
 {{- $min := toString .minAvailable }}
 {{- if and .enabled (not .maxUnavailable) (not (contains "%" $min)) (le (int $.Values.replicas) (int $min)) }}
 {{- fail (printf "podDisruptionBudget.minAvailable %s with %d replicas blocks every node drain: set replicas above it, or use maxUnavailable" $min (int $.Values.replicas)) }}
 {{- end }}
 {{- end }}
+{{- end }}
+
+{{/*
+The signer names signet signs (and approves CertificateRequests) for, as a
+YAML flow list of RBAC resourceNames: cert-manager's two domains and one per
+external issuer resource.
+*/}}
+{{- define "signet.signerDomains" -}}
+{{- $names := list "issuers.cert-manager.io/*" "clusterissuers.cert-manager.io/*" }}
+{{- range .Values.externalIssuers }}
+{{- $names = append $names (printf "%s/*" .resource) }}
+{{- end }}
+{{- $names | toJson }}
 {{- end }}
