@@ -552,7 +552,7 @@ func TestIssuerSpecChangesAndBadObjects(t *testing.T) {
 	f := newFixture(t, []runtime.Object{issuerFixture("team", "x", map[string]interface{}{"vault": map[string]interface{}{}})})
 	f.start()
 	ref := issuerRef("team", "x")
-	f.waitReason(ref, ReasonUnsupportedIssuer)
+	f.waitReason(ref, ReasonPending) // until cert-manager reports it Ready
 	// The same issuer becomes a CA issuer: its Secret is read from then on.
 	f.putIssuer(caIssuerObject("team", "x", "ca"))
 	f.waitReason(ref, ReasonSecretNotFound)
@@ -578,4 +578,29 @@ func TestIssuerSpecChangesAndBadObjects(t *testing.T) {
 		t.Error("a tombstone did not delete the issuer")
 	}
 	f.cache.onIssuerDelete(issuerFixture("", "never-seen", nil)) // nothing to delete
+}
+
+// A Vault Issuer is ready when cert-manager says so in its status, and stops
+// being ready when cert-manager says that.
+func TestVaultIssuerReadyFromItsStatus(t *testing.T) {
+	vault := issuerFixture("team", "vault", map[string]interface{}{"vault": map[string]interface{}{"server": "https://vault"}})
+	f := newFixture(t, []runtime.Object{vault.DeepCopy()})
+	f.start()
+	ref := issuerRef("team", "vault")
+	f.waitReason(ref, ReasonPending)
+
+	setReady := func(status, reason, message string) {
+		u := vault.DeepCopy()
+		u.Object["status"] = map[string]interface{}{"conditions": []interface{}{
+			map[string]interface{}{"type": "Ready", "status": status, "reason": reason, "message": message}}}
+		f.putIssuer(u)
+	}
+	setReady("True", "VaultVerified", "Vault verified")
+	if s := f.waitReason(ref, ReasonReady); !s.Ready || !strings.Contains(s.Message, "Vault verified") {
+		t.Errorf("after cert-manager reported Ready: %+v", s)
+	}
+	setReady("False", "VaultError", "Failed to initialize Vault client")
+	if s := f.waitReason(ref, ReasonIssuerNotReady); s.Ready || !strings.Contains(s.Message, "Failed to initialize Vault client") {
+		t.Errorf("after cert-manager reported not Ready: %+v", s)
+	}
 }

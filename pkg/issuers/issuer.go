@@ -45,7 +45,10 @@ const (
 	TypeVault      Type = "Vault"
 	TypeACME       Type = "ACME"
 	TypeVenafi     Type = "Venafi"
-	TypeUnknown    Type = "Unknown"
+	// TypeExternal is a cert-manager external issuer: a resource of another
+	// API group whose controller signs cert-manager CertificateRequests.
+	TypeExternal Type = "External"
+	TypeUnknown  Type = "Unknown"
 )
 
 // Ref identifies one issuer. Namespace is empty for a ClusterIssuer.
@@ -70,12 +73,70 @@ type Issuer struct {
 	CreationTimestamp metav1.Time
 	Labels            map[string]string
 	Type              Type
+	// ObjectKind is the kind of the issuer object: Issuer, ClusterIssuer, or
+	// an external issuer's (AWSPCAIssuer, ...).
+	ObjectKind string
+	// Generation is the object's metadata.generation.
+	Generation int64
+	// StatusReady is the Ready condition the issuer's own controller
+	// (cert-manager, an external issuer's) reports in its status; nil when
+	// there is none. signet trusts it for the issuers cert-manager signs with.
+	StatusReady *StatusCondition
 	// ConfigError is set when the issuer's spec can't be understood (say, a
 	// field of the wrong type); the issuer is then never ready.
 	ConfigError string
 
 	CA         *CAConfig
 	SelfSigned *SelfSignedConfig
+}
+
+// StatusCondition is a condition of an issuer's status, as cert-manager
+// writes it (status.conditions[]: type, status, reason, message,
+// observedGeneration).
+type StatusCondition struct {
+	Status             string
+	Reason             string
+	Message            string
+	ObservedGeneration int64
+}
+
+// maxStatusText bounds the reason and message kept from a status condition:
+// signet shows them, and should not hold or repeat a huge one.
+const maxStatusText = 1024
+
+// statusCondition reads the condition of type typ from u's status; nil when
+// there is none or it is malformed.
+func statusCondition(u *unstructured.Unstructured, typ string) *StatusCondition {
+	conds, _, err := unstructured.NestedSlice(u.Object, "status", "conditions")
+	if err != nil {
+		return nil
+	}
+	for _, c := range conds {
+		m, ok := c.(map[string]interface{})
+		if !ok || m["type"] != typ {
+			continue
+		}
+		sc := &StatusCondition{}
+		sc.Status, _ = m["status"].(string)
+		sc.Reason, _ = m["reason"].(string)
+		sc.Message, _ = m["message"].(string)
+		sc.Reason, sc.Message = truncate(sc.Reason), truncate(sc.Message)
+		switch g := m["observedGeneration"].(type) {
+		case int64:
+			sc.ObservedGeneration = g
+		case float64:
+			sc.ObservedGeneration = int64(g)
+		}
+		return sc
+	}
+	return nil
+}
+
+func truncate(s string) string {
+	if len(s) > maxStatusText {
+		return s[:maxStatusText] + "..."
+	}
+	return s
 }
 
 // CAConfig is a CA issuer's spec.ca.
@@ -123,6 +184,9 @@ func FromUnstructured(u *unstructured.Unstructured) (*Issuer, error) {
 		CreationTimestamp: u.GetCreationTimestamp(),
 		Labels:            u.GetLabels(),
 		Type:              TypeUnknown,
+		ObjectKind:        string(kind),
+		Generation:        u.GetGeneration(),
+		StatusReady:       statusCondition(u, "Ready"),
 	}
 	if kind == KindClusterIssuer {
 		iss.Namespace = ""

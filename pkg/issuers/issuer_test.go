@@ -71,3 +71,45 @@ func TestFromUnstructured(t *testing.T) {
 		})
 	}
 }
+
+func TestFromUnstructuredReadsTheStatusReadyCondition(t *testing.T) {
+	withConditions := func(conds ...interface{}) *unstructured.Unstructured {
+		u := issuerObject("Issuer", "ns", "v", map[string]interface{}{"vault": map[string]interface{}{}})
+		u.SetGeneration(4)
+		u.Object["status"] = map[string]interface{}{"conditions": conds}
+		return u
+	}
+	long := string(make([]byte, 5000))
+	tests := []struct {
+		desc string
+		obj  *unstructured.Unstructured
+		want *StatusCondition
+	}{
+		{"no status", issuerObject("Issuer", "ns", "v", map[string]interface{}{"vault": map[string]interface{}{}}), nil},
+		{"Ready among others", withConditions(
+			map[string]interface{}{"type": "Other", "status": "False"},
+			map[string]interface{}{"type": "Ready", "status": "True", "reason": "VaultVerified", "message": "Vault verified", "observedGeneration": int64(4)}),
+			&StatusCondition{Status: "True", Reason: "VaultVerified", Message: "Vault verified", ObservedGeneration: 4}},
+		{"observedGeneration as JSON decodes a number", withConditions(
+			map[string]interface{}{"type": "Ready", "status": "False", "observedGeneration": float64(3)}),
+			&StatusCondition{Status: "False", ObservedGeneration: 3}},
+		{"no Ready condition", withConditions(map[string]interface{}{"type": "Other", "status": "True"}), nil},
+		{"a condition that is not an object", withConditions("Ready"), nil},
+		{"a huge message is cut", withConditions(map[string]interface{}{"type": "Ready", "status": "False", "message": long}),
+			&StatusCondition{Status: "False", Message: long[:maxStatusText] + "..."}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.desc, func(t *testing.T) {
+			iss, err := FromUnstructured(tt.obj)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(iss.StatusReady, tt.want) {
+				t.Errorf("StatusReady = %+v, want %+v", iss.StatusReady, tt.want)
+			}
+			if iss.ObjectKind != "Issuer" || iss.Generation != tt.obj.GetGeneration() {
+				t.Errorf("ObjectKind %q, Generation %d", iss.ObjectKind, iss.Generation)
+			}
+		})
+	}
+}

@@ -54,10 +54,32 @@ func ComputeReadiness(iss *Issuer, secret CASecretState, policy signers.Policy, 
 	case TypeSelfSigned:
 		return Readiness{Ready: true, Reason: ReasonReady,
 			Message: "signs each request with the private key named by its experimental.cert-manager.io/private-key-secret-name annotation"}
-	case TypeVault, TypeACME, TypeVenafi:
-		return Readiness{Reason: ReasonUnsupportedIssuer, Message: fmt.Sprintf("signet does not sign with %s issuers", iss.Type)}
+	case TypeVault, TypeACME, TypeVenafi, TypeExternal:
+		return statusReadiness(iss)
 	}
 	return Readiness{Reason: ReasonInvalidConfig, Message: fmt.Sprintf("%s: unknown issuer type", iss.Ref)}
+}
+
+// statusReadiness is the readiness of an issuer that cert-manager (or an
+// external issuer's controller) signs with: what that controller reports in
+// the issuer's Ready condition, for the issuer's current generation.
+func statusReadiness(iss *Issuer) Readiness {
+	who := "cert-manager"
+	if iss.Type == TypeExternal {
+		who = "its controller"
+	}
+	c := iss.StatusReady
+	switch {
+	case c == nil:
+		return Readiness{Reason: ReasonPending, Message: fmt.Sprintf("waiting for %s to report %s Ready", who, iss.Ref)}
+	case c.ObservedGeneration != 0 && c.ObservedGeneration < iss.Generation:
+		return Readiness{Reason: ReasonPending, Message: fmt.Sprintf("waiting for %s to check generation %d of %s (its Ready condition is for generation %d)",
+			who, iss.Generation, iss.Ref, c.ObservedGeneration)}
+	case c.Status != "True":
+		return Readiness{Reason: ReasonIssuerNotReady, Message: fmt.Sprintf("%s reports %s not Ready: %s: %s", who, iss.Ref, c.Reason, c.Message)}
+	}
+	return Readiness{Ready: true, Reason: ReasonReady,
+		Message: fmt.Sprintf("signs through cert-manager CertificateRequests; %s reports it Ready: %s: %s", who, c.Reason, c.Message)}
 }
 
 func caReadiness(secret CASecretState, policy signers.Policy, now time.Time) Readiness {

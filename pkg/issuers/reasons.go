@@ -14,5 +14,7 @@ const (
 	ReasonNotCA             = signers.CAReasonNotCA
 	ReasonCAExpired         = signers.CAReasonExpired
 	ReasonCANotYetValid     = signers.CAReasonNotYetValid
-	ReasonUnsupportedIssuer = "UnsupportedIssuerType"
+	// ReasonIssuerNotReady: cert-manager (or an external issuer's controller)
+	// reports the issuer not Ready.
+	ReasonIssuerNotReady = "IssuerNotReady"
 )

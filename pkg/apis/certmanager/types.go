@@ -16,6 +16,9 @@ const (
 	SignerTypeACME SignerType = "ACME"
 	// SignerTypeVenafi obtains certificates from Venafi.
 	SignerTypeVenafi SignerType = "Venafi"
+	// SignerTypeExternal is a cert-manager external issuer (AWS Private CA,
+	// Google CAS, step-issuer, ...), served with --external-issuer.
+	SignerTypeExternal SignerType = "External"
 	// SignerTypeUnknown is an issuer whose spec names no issuer type signet knows.
 	SignerTypeUnknown SignerType = "Unknown"
 )

@@ -410,7 +410,7 @@ func schema_pkg_apis_certmanager_v1alpha1_SignerSpec(ref common.ReferenceCallbac
 				Properties: map[string]spec.Schema{
 					"signerName": {
 						SchemaProps: spec.SchemaProps{
-							Description: "signerName is the value a CertificateSigningRequest puts in its spec.signerName to be signed by this signer: issuers.cert-manager.io/<namespace>.<name> for an Issuer, clusterissuers.cert-manager.io/<name> for a ClusterIssuer.",
+							Description: "signerName is the value a CertificateSigningRequest puts in its spec.signerName to be signed by this signer: issuers.cert-manager.io/<namespace>.<name> for an Issuer, clusterissuers.cert-manager.io/<name> for a ClusterIssuer, <resource>.<group>/<namespace>.<name> or <resource>.<group>/<name> for an external issuer.",
 							Default:     "",
 							Type:        []string{"string"},
 							Format:      "",
@@ -425,11 +425,11 @@ func schema_pkg_apis_certmanager_v1alpha1_SignerSpec(ref common.ReferenceCallbac
 					},
 					"type": {
 						SchemaProps: spec.SchemaProps{
-							Description: "type is the kind of issuer, taken from which issuer section of the issuer's spec is set. Unknown means the issuer names none that signet recognises.\n\nPossible enum values:\n - `\"ACME\"` obtains certificates from an ACME server.\n - `\"CA\"` signs with a CA certificate and key held in a Secret.\n - `\"SelfSigned\"` signs each certificate with its own private key.\n - `\"Unknown\"` is an issuer whose spec names no issuer type signet knows.\n - `\"Vault\"` signs through a HashiCorp Vault PKI mount.\n - `\"Venafi\"` obtains certificates from Venafi.",
+							Description: "type is the kind of issuer, taken from which issuer section of the issuer's spec is set; External for an external issuer. Unknown means the issuer names none that signet recognises. signet signs with CA and SelfSigned issuers itself, and with the others through cert-manager CertificateRequests.\n\nPossible enum values:\n - `\"ACME\"` obtains certificates from an ACME server.\n - `\"CA\"` signs with a CA certificate and key held in a Secret.\n - `\"External\"` is a cert-manager external issuer (AWS Private CA, Google CAS, step-issuer, ...), served with --external-issuer.\n - `\"SelfSigned\"` signs each certificate with its own private key.\n - `\"Unknown\"` is an issuer whose spec names no issuer type signet knows.\n - `\"Vault\"` signs through a HashiCorp Vault PKI mount.\n - `\"Venafi\"` obtains certificates from Venafi.",
 							Default:     "",
 							Type:        []string{"string"},
 							Format:      "",
-							Enum:        []interface{}{"ACME", "CA", "SelfSigned", "Unknown", "Vault", "Venafi"},
+							Enum:        []interface{}{"ACME", "CA", "External", "SelfSigned", "Unknown", "Vault", "Venafi"},
 						},
 					},
 				},
@@ -458,7 +458,7 @@ func schema_pkg_apis_certmanager_v1alpha1_SignerStatus(ref common.ReferenceCallb
 							},
 						},
 						SchemaProps: spec.SchemaProps{
-							Description: "conditions are the signer's current conditions. The Ready condition says whether the signer can sign now and, if not, why. Its reasons: Ready; Pending (the CA Secret is not read yet); InvalidIssuerSpec; SecretNotFound; SecretInvalid (tls.crt, tls.key or ca.crt missing or unparsable); KeyMismatch (tls.key is not the key of tls.crt); NotCA; CAExpired; CANotYetValid; UnsupportedIssuerType (signet does not sign with Vault, ACME or Venafi issuers). CA signers whose CA certificate parsed also have a ShortLivedCA condition: True (reason CAExpiresWithinDefaultDuration) when the CA ends before a certificate of the default duration (90 days, or --max-duration if shorter) signed now would, False (CAOutlivesDefaultDuration) otherwise.",
+							Description: "conditions are the signer's current conditions. The Ready condition says whether the signer can sign now and, if not, why. Its reasons: Ready; Pending (the CA Secret is not read yet); InvalidIssuerSpec; SecretNotFound; SecretInvalid (tls.crt, tls.key or ca.crt missing or unparsable); KeyMismatch (tls.key is not the key of tls.crt); NotCA; CAExpired; CANotYetValid; for ACME, Vault, Venafi and external issuers, Ready when cert-manager (or the external issuer's controller) reports the issuer Ready, IssuerNotReady when it reports it not Ready, Pending until it reports either. CA signers whose CA certificate parsed also have a ShortLivedCA condition: True (reason CAExpiresWithinDefaultDuration) when the CA ends before a certificate of the default duration (90 days, or --max-duration if shorter) signed now would, False (CAOutlivesDefaultDuration) otherwise.",
 							Type:        []string{"array"},
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{

@@ -17,6 +17,9 @@ const (
 	SignerTypeACME SignerType = "ACME"
 	// SignerTypeVenafi obtains certificates from Venafi.
 	SignerTypeVenafi SignerType = "Venafi"
+	// SignerTypeExternal is a cert-manager external issuer (AWS Private CA,
+	// Google CAS, step-issuer, ...), served with --external-issuer.
+	SignerTypeExternal SignerType = "External"
 	// SignerTypeUnknown is an issuer whose spec names no issuer type signet knows.
 	SignerTypeUnknown SignerType = "Unknown"
 )
@@ -47,13 +50,17 @@ type SignerSpec struct {
 	// signerName is the value a CertificateSigningRequest puts in its
 	// spec.signerName to be signed by this signer:
 	// issuers.cert-manager.io/<namespace>.<name> for an Issuer,
-	// clusterissuers.cert-manager.io/<name> for a ClusterIssuer.
+	// clusterissuers.cert-manager.io/<name> for a ClusterIssuer,
+	// <resource>.<group>/<namespace>.<name> or <resource>.<group>/<name> for
+	// an external issuer.
 	SignerName string `json:"signerName"`
 	// issuerRef names the cert-manager issuer this signer is computed from.
 	IssuerRef IssuerReference `json:"issuerRef"`
 	// type is the kind of issuer, taken from which issuer section of the
-	// issuer's spec is set. Unknown means the issuer names none that signet
-	// recognises.
+	// issuer's spec is set; External for an external issuer. Unknown means
+	// the issuer names none that signet recognises. signet signs with CA and
+	// SelfSigned issuers itself, and with the others through cert-manager
+	// CertificateRequests.
 	Type SignerType `json:"type"`
 }
 
@@ -92,8 +99,10 @@ type SignerStatus struct {
 	// Ready; Pending (the CA Secret is not read yet); InvalidIssuerSpec;
 	// SecretNotFound; SecretInvalid (tls.crt, tls.key or ca.crt missing or
 	// unparsable); KeyMismatch (tls.key is not the key of tls.crt); NotCA;
-	// CAExpired; CANotYetValid; UnsupportedIssuerType (signet does not sign
-	// with Vault, ACME or Venafi issuers). CA signers whose CA certificate
+	// CAExpired; CANotYetValid; for ACME, Vault, Venafi and external
+	// issuers, Ready when cert-manager (or the external issuer's controller)
+	// reports the issuer Ready, IssuerNotReady when it reports it not Ready,
+	// Pending until it reports either. CA signers whose CA certificate
 	// parsed also have a ShortLivedCA condition: True (reason
 	// CAExpiresWithinDefaultDuration) when the CA ends before a certificate of
 	// the default duration (90 days, or --max-duration if shorter) signed now

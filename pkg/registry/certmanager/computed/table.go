@@ -20,7 +20,7 @@ type table struct{}
 
 var columns = []metav1.TableColumnDefinition{
 	{Name: "Name", Type: "string", Format: "name", Description: "Name of the signer, the same as its issuer's."},
-	{Name: "Type", Type: "string", Description: "Issuer type: CA, SelfSigned, Vault, ACME, Venafi or Unknown."},
+	{Name: "Type", Type: "string", Description: "Issuer type: CA, SelfSigned, Vault, ACME, Venafi, External or Unknown."},
 	{Name: "Ready", Type: "string", Description: "Whether signet can sign with this signer now."},
 	{Name: "Signer Name", Type: "string", Description: "The spec.signerName a CertificateSigningRequest uses."},
 	{Name: "CA Expires", Type: "string", Description: "Time until the CA certificate expires, for CA signers."},
