@@ -24,6 +24,7 @@ import (
 
 	"github.com/signet-dev/signet/pkg/issuers"
 	"github.com/signet-dev/signet/pkg/signers"
+	"github.com/signet-dev/signet/pkg/wire"
 )
 
 // Options configure the controller.
@@ -52,6 +53,9 @@ type Options struct {
 	Clock                   clock.Clock
 }
 
+// DefaultWorkers is how many CSRs the controller handles at once unless told.
+const DefaultWorkers = 32
+
 // Controller signs approved CSRs for issuers.cert-manager.io/* and
 // clusterissuers.cert-manager.io/* signer names.
 type Controller struct {
@@ -78,13 +82,13 @@ const signerNameIndex = "signerName"
 // the issuers read model.
 func New(kube kubernetes.Interface, csrInformer certinformers.CertificateSigningRequestInformer, cache_ *issuers.Cache, opts Options) (*Controller, error) {
 	if opts.Workers <= 0 {
-		opts.Workers = 32
+		opts.Workers = DefaultWorkers
 	}
 	if opts.Clock == nil {
 		opts.Clock = clock.RealClock{}
 	}
 	if opts.ClusterResourceNamespace == "" {
-		opts.ClusterResourceNamespace = "cert-manager"
+		opts.ClusterResourceNamespace = issuers.DefaultClusterResourceNamespace
 	}
 	events := record.NewBroadcaster(record.WithContext(context.Background()))
 	c := &Controller{
@@ -95,7 +99,7 @@ func New(kube kubernetes.Interface, csrInformer certinformers.CertificateSigning
 			workqueue.DefaultTypedControllerRateLimiter[string](),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "certificatesigningrequests"}),
 		events:     events,
-		recorder:   events.NewRecorder(schemeForEvents, corev1.EventSource{Component: "signet"}),
+		recorder:   events.NewRecorder(schemeForEvents, corev1.EventSource{Component: wire.EventSource}),
 		references: newReferenceCache(),
 	}
 	inf := csrInformer.Informer()
@@ -122,7 +126,7 @@ func New(kube kubernetes.Interface, csrInformer certinformers.CertificateSigning
 			if !ok {
 				return false
 			}
-			_, ours := issuers.ParseSignerName(csr.Spec.SignerName)
+			_, ours := wire.ParseSignerName(csr.Spec.SignerName)
 			return ours
 		},
 		Handler: cache.ResourceEventHandlerFuncs{
@@ -222,7 +226,7 @@ func slimCSR(obj interface{}) (interface{}, error) {
 		return obj, nil
 	}
 	csr.ManagedFields = nil
-	if _, ours := issuers.ParseSignerName(csr.Spec.SignerName); ours {
+	if _, ours := wire.ParseSignerName(csr.Spec.SignerName); ours {
 		return csr, nil
 	}
 	slim := &certificatesv1.CertificateSigningRequest{}

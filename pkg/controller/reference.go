@@ -13,6 +13,7 @@ import (
 	utilcache "k8s.io/apimachinery/pkg/util/cache"
 
 	"github.com/signet-dev/signet/pkg/issuers"
+	"github.com/signet-dev/signet/pkg/wire"
 )
 
 // Reference decisions are cached briefly, as kube-apiserver's own webhook
@@ -72,9 +73,9 @@ func (c *Controller) reviewReference(ctx context.Context, csr *certificatesv1.Ce
 		extra[k] = authorizationv1.ExtraValue(v)
 	}
 	attrs := &authorizationv1.ResourceAttributes{
-		Group:     issuers.Group,
+		Group:     wire.Group,
 		Resource:  "signers",
-		Verb:      issuers.ReferenceVerb,
+		Verb:      wire.ReferenceVerb,
 		Namespace: ref.Namespace,
 	}
 	if ref.Kind == issuers.KindClusterIssuer {

@@ -18,29 +18,10 @@ import (
 	"github.com/signet-dev/signet/pkg/signers"
 	"github.com/signet-dev/signet/pkg/signers/ca"
 	"github.com/signet-dev/signet/pkg/signers/selfsigned"
+	"github.com/signet-dev/signet/pkg/wire"
 )
 
 var schemeForEvents = scheme.Scheme
-
-// Annotations requesters and signet use, as cert-manager defines them.
-const (
-	AnnotationPrivateKeySecretName = "experimental.cert-manager.io/private-key-secret-name"
-	AnnotationCA                   = "experimental.cert-manager.io/ca"
-)
-
-// Event and Failed-condition reasons the controller itself decides; the
-// policy's own (ErrorParseDuration, InvalidDuration, ...) come from pkg/signers.
-const (
-	ReasonWaitingApproval    = "WaitingApproval"
-	ReasonIssuerNotFound     = "IssuerNotFound"
-	ReasonIssuerNotReady     = "IssuerNotReady"
-	ReasonIssuerNotSupported = "IssuerTypeNotSupported"
-	ReasonSecretMissing      = "SecretMissing"
-	ReasonSecretInvalid      = "ErrorParsePrivateKey"
-	ReasonDeniedReference    = "DeniedReference"
-	ReasonMissingAnnotation  = "MissingAnnotation"
-	ReasonIssued             = "CertificateIssued"
-)
 
 // sync takes one CSR as far as it can go now. An error requeues it with
 // backoff; waiting states return nil and are requeued by the change they
@@ -51,7 +32,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 		return err
 	}
 	csr := obj.(*certificatesv1.CertificateSigningRequest)
-	ref, ours := issuers.ParseSignerName(csr.Spec.SignerName)
+	ref, ours := wire.ParseSignerName(csr.Spec.SignerName)
 	if !ours {
 		return nil
 	}
@@ -75,14 +56,14 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 
 	state, found := c.issuers.Get(ref)
 	if !found {
-		c.recorder.Eventf(csr, corev1.EventTypeWarning, ReasonIssuerNotFound, "Referenced %s not found", ref)
+		c.recorder.Eventf(csr, corev1.EventTypeWarning, wire.ReasonIssuerNotFound, "Referenced %s not found", ref)
 		observe(ref, "", resultWaiting)
 		return nil
 	}
 	typ := string(state.Issuer.Type)
 	switch state.Issuer.Type {
 	case issuers.TypeVault, issuers.TypeACME, issuers.TypeVenafi:
-		c.recorder.Eventf(csr, corev1.EventTypeWarning, ReasonIssuerNotSupported, "signet does not sign with %s issuers (%s)", state.Issuer.Type, ref)
+		c.recorder.Eventf(csr, corev1.EventTypeWarning, wire.ReasonIssuerNotSupported, "signet does not sign with %s issuers (%s)", state.Issuer.Type, ref)
 		observe(ref, typ, resultWaiting)
 		return nil
 	}
@@ -97,14 +78,14 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 			if ref.Kind == issuers.KindClusterIssuer {
 				what = "ClusterIssuer " + ref.Name
 			}
-			return c.fail(ctx, csr, ref, typ, ReasonDeniedReference, "Requester may not reference "+what)
+			return c.fail(ctx, csr, ref, typ, wire.ReasonDeniedReference, "Requester may not reference "+what)
 		}
 	}
 
 	if !state.Ready {
-		reason := ReasonIssuerNotReady
+		reason := wire.ReasonIssuerNotReady
 		if state.Reason == issuers.ReasonSecretNotFound {
-			reason = ReasonSecretMissing
+			reason = wire.ReasonSecretMissing
 		}
 		c.recorder.Eventf(csr, corev1.EventTypeWarning, reason, "%s is not ready: %s", ref, state.Message)
 		observe(ref, typ, resultWaiting)
@@ -139,7 +120,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	if errors.Is(err, signers.ErrCANotValid) {
 		// The CA expired (or is not valid yet) since the issuer was last
 		// judged ready: wait for a rotated CA rather than fail the request.
-		c.recorder.Eventf(csr, corev1.EventTypeWarning, ReasonIssuerNotReady, "%s: %v", ref, err)
+		c.recorder.Eventf(csr, corev1.EventTypeWarning, wire.ReasonIssuerNotReady, "%s: %v", ref, err)
 		observe(ref, typ, resultWaiting)
 		return err
 	}
@@ -154,9 +135,9 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 		if issued.Annotations == nil {
 			issued.Annotations = map[string]string{}
 		}
-		issued.Annotations[AnnotationCA] = base64.StdEncoding.EncodeToString(result.CAPEM)
+		issued.Annotations[wire.AnnotationCA] = base64.StdEncoding.EncodeToString(result.CAPEM)
 		if issued, err = c.kube.CertificatesV1().CertificateSigningRequests().Update(ctx, issued, metav1.UpdateOptions{}); err != nil {
-			return fmt.Errorf("writing the %s annotation: %w", AnnotationCA, err)
+			return fmt.Errorf("writing the %s annotation: %w", wire.AnnotationCA, err)
 		}
 	}
 	issued.Status.Certificate = result.CertificatePEM
@@ -167,7 +148,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 		return fmt.Errorf("writing the certificate: %w", err)
 	}
 	if c.opts.CertificateIssuedEvents {
-		c.recorder.Eventf(csr, corev1.EventTypeNormal, ReasonIssued, "Certificate issued by %s, valid until %s", ref, result.NotAfter.UTC().Format("2006-01-02T15:04:05Z"))
+		c.recorder.Eventf(csr, corev1.EventTypeNormal, wire.ReasonIssued, "Certificate issued by %s, valid until %s", ref, result.NotAfter.UTC().Format("2006-01-02T15:04:05Z"))
 	}
 	observeIssued(ref, typ, csr, c.opts.Clock.Now())
 	logger.V(2).Info("Issued certificate", "notAfter", result.NotAfter)
@@ -186,7 +167,7 @@ func (c *Controller) noteWaitingApproval(key string, csr *certificatesv1.Certifi
 		return
 	}
 	if _, seen := c.waitingApproval.LoadOrStore(csr.UID, struct{}{}); !seen {
-		c.recorder.Event(csr, corev1.EventTypeNormal, ReasonWaitingApproval, "Waiting for the CertificateSigningRequest to be approved")
+		c.recorder.Event(csr, corev1.EventTypeNormal, wire.ReasonWaitingApproval, "Waiting for the CertificateSigningRequest to be approved")
 	}
 }
 
@@ -196,10 +177,10 @@ func (c *Controller) signerFor(ctx context.Context, csr *certificatesv1.Certific
 	case issuers.TypeCA:
 		return ca.New(state.CA, caConfig(state.Issuer.CA)), nil, nil
 	case issuers.TypeSelfSigned:
-		name := csr.Annotations[AnnotationPrivateKeySecretName]
+		name := csr.Annotations[wire.AnnotationPrivateKeySecretName]
 		if name == "" {
-			return nil, nil, &signers.Failure{Reason: ReasonMissingAnnotation,
-				Message: fmt.Sprintf("Missing private key reference annotation: %q", AnnotationPrivateKeySecretName)}
+			return nil, nil, &signers.Failure{Reason: wire.ReasonMissingAnnotation,
+				Message: fmt.Sprintf("Missing private key reference annotation: %q", wire.AnnotationPrivateKeySecretName)}
 		}
 		ns := state.Issuer.Namespace
 		if state.Issuer.Kind == issuers.KindClusterIssuer {
@@ -207,14 +188,14 @@ func (c *Controller) signerFor(ctx context.Context, csr *certificatesv1.Certific
 		}
 		secret, err := c.kube.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
 		if apierrors.IsNotFound(err) {
-			return nil, &signers.Failure{Reason: ReasonSecretMissing, Message: fmt.Sprintf("Referenced private key Secret %s/%s not found", ns, name)}, nil
+			return nil, &signers.Failure{Reason: wire.ReasonSecretMissing, Message: fmt.Sprintf("Referenced private key Secret %s/%s not found", ns, name)}, nil
 		}
 		if err != nil {
 			return nil, nil, err
 		}
 		key, err := signers.ParsePrivateKey(secret.Data[corev1.TLSPrivateKeyKey])
 		if err != nil {
-			return nil, &signers.Failure{Reason: ReasonSecretInvalid, Message: fmt.Sprintf("Secret %s/%s: %s: %v", ns, name, corev1.TLSPrivateKeyKey, err)}, nil
+			return nil, &signers.Failure{Reason: wire.ReasonErrorParsePrivateKey, Message: fmt.Sprintf("Secret %s/%s: %s: %v", ns, name, corev1.TLSPrivateKeyKey, err)}, nil
 		}
 		return selfsigned.New(key, selfSignedConfig(state.Issuer.SelfSigned)), nil, nil
 	}

@@ -68,7 +68,7 @@ type Options struct {
 
 func (o *Options) defaults() {
 	if o.ClusterResourceNamespace == "" {
-		o.ClusterResourceNamespace = "cert-manager"
+		o.ClusterResourceNamespace = DefaultClusterResourceNamespace
 	}
 	if o.HistorySize <= 0 {
 		o.HistorySize = 50000

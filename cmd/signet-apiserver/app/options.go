@@ -23,6 +23,8 @@ import (
 	logsapi "k8s.io/component-base/logs/api/v1"
 	netutils "k8s.io/utils/net"
 
+	"github.com/signet-dev/signet/pkg/controller"
+	"github.com/signet-dev/signet/pkg/issuers"
 	"github.com/signet-dev/signet/pkg/servingcert"
 
 	// JSON logging for --logging-format=json.
@@ -83,7 +85,7 @@ func NewOptions() *Options {
 		// 50 QPS gave 24 CSR/s, 500 QPS 365/s, 1000 QPS with 32 workers 365–417/s.
 		ClientQPS:                1000,
 		ClientBurst:              2000,
-		ClusterResourceNamespace: "cert-manager",
+		ClusterResourceNamespace: issuers.DefaultClusterResourceNamespace,
 		MetricsBindAddress:       ":9402",
 		ServiceName:              "signet",
 		ServiceNamespace:         "signet-system",
@@ -100,7 +102,7 @@ func NewOptions() *Options {
 			ResourceName:      "signet",
 			ResourceNamespace: podNamespace(),
 		},
-		Workers:                   32,
+		Workers:                   controller.DefaultWorkers,
 		WaitingApprovalEventDelay: 10 * time.Second,
 	}
 	o.SecureServing.BindPort = 6443

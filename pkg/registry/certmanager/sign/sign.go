@@ -23,6 +23,7 @@ import (
 	"github.com/signet-dev/signet/pkg/issuers"
 	"github.com/signet-dev/signet/pkg/signers"
 	"github.com/signet-dev/signet/pkg/signers/ca"
+	"github.com/signet-dev/signet/pkg/wire"
 )
 
 // Source is the read model the subresource signs from.
@@ -96,7 +97,7 @@ func (r *REST) sign(ref issuers.Ref, req *certmanager.SigningRequest) (*certmana
 	case issuers.TypeSelfSigned:
 		return nil, apierrors.NewBadRequest(fmt.Sprintf("%s is SelfSigned: it signs with the requester's own private key, "+
 			"which a SigningRequest does not carry; use a CertificateSigningRequest with the %s annotation",
-			ref, "experimental.cert-manager.io/private-key-secret-name"))
+			ref, wire.AnnotationPrivateKeySecretName))
 	default:
 		return nil, apierrors.NewBadRequest(fmt.Sprintf("%s is a %s issuer: signet cannot sign with it synchronously", ref, state.Issuer.Type))
 	}
