@@ -1,6 +1,7 @@
-// Package controller fulfils approved CertificateSigningRequests whose
-// signerName names a cert-manager Issuer or ClusterIssuer. It decides and
-// writes; the certificates themselves come from pkg/signers.
+// Package controller is the CertificateSigningRequest edge: it fulfils
+// approved CSRs whose signerName names a cert-manager Issuer or
+// ClusterIssuer. It reads each CSR into a request, hands it to the issuance
+// pipeline, and writes what the pipeline decides.
 package controller
 
 import (
@@ -10,7 +11,6 @@ import (
 
 	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
-	utilcache "k8s.io/apimachinery/pkg/util/cache"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	certinformers "k8s.io/client-go/informers/certificates/v1"
@@ -22,22 +22,15 @@ import (
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 
+	"github.com/signet-dev/signet/pkg/issuance"
 	"github.com/signet-dev/signet/pkg/issuers"
-	"github.com/signet-dev/signet/pkg/signers"
 	"github.com/signet-dev/signet/pkg/wire"
 )
 
 // Options configure the controller.
 type Options struct {
-	// ClusterResourceNamespace holds ClusterIssuers' Secrets (and the private
-	// keys SelfSigned ClusterIssuer requests name).
-	ClusterResourceNamespace string
-	// Policy is what every certificate obeys (duration cap, backdating).
-	Policy signers.Policy
 	// WriteCAAnnotation writes experimental.cert-manager.io/ca on issued CSRs.
 	WriteCAAnnotation bool
-	// ClusterSignerReferenceCheck requires reference on clustersigners too.
-	ClusterSignerReferenceCheck bool
 	// Workers is how many CSRs are handled at once.
 	Workers int
 	// WaitingApprovalEventDelay is how old an unapproved CSR must be before
@@ -56,20 +49,31 @@ type Options struct {
 // DefaultWorkers is how many CSRs the controller handles at once unless told.
 const DefaultWorkers = 32
 
+// IssuerSource is the read model of issuers, as the controller uses it.
+type IssuerSource interface {
+	Get(ref issuers.Ref) (*issuers.State, bool)
+	HasSynced() bool
+	// OnChange registers a function called after an issuer's state changes.
+	OnChange(func(issuers.Ref))
+}
+
+// Pipeline decides what happens to a request (pkg/issuance).
+type Pipeline interface {
+	Issue(ctx context.Context, req *issuance.Request) (issuance.Outcome, error)
+}
+
 // Controller signs approved CSRs for issuers.cert-manager.io/* and
 // clusterissuers.cert-manager.io/* signer names.
 type Controller struct {
 	opts     Options
 	kube     kubernetes.Interface
-	issuers  *issuers.Cache
+	issuers  IssuerSource
+	pipeline Pipeline
 	csrs     cache.Indexer
 	synced   cache.InformerSynced
 	queue    workqueue.TypedRateLimitingInterface[string]
 	recorder record.EventRecorder
 	events   record.EventBroadcaster
-
-	// references caches reference decisions (see reference.go).
-	references *utilcache.LRUExpireCache
 
 	// waitingApproval remembers which CSRs already got their one
 	// WaitingApproval event; entries go when the CSR is approved or deleted.
@@ -78,29 +82,26 @@ type Controller struct {
 
 const signerNameIndex = "signerName"
 
-// New wires the controller to a CSR informer (which the caller starts) and
-// the issuers read model.
-func New(kube kubernetes.Interface, csrInformer certinformers.CertificateSigningRequestInformer, cache_ *issuers.Cache, opts Options) (*Controller, error) {
+// New wires the controller to a CSR informer (which the caller starts), the
+// issuers read model and the issuance pipeline.
+func New(kube kubernetes.Interface, csrInformer certinformers.CertificateSigningRequestInformer, source IssuerSource, pipeline Pipeline, opts Options) (*Controller, error) {
 	if opts.Workers <= 0 {
 		opts.Workers = DefaultWorkers
 	}
 	if opts.Clock == nil {
 		opts.Clock = clock.RealClock{}
 	}
-	if opts.ClusterResourceNamespace == "" {
-		opts.ClusterResourceNamespace = issuers.DefaultClusterResourceNamespace
-	}
 	events := record.NewBroadcaster(record.WithContext(context.Background()))
 	c := &Controller{
-		opts:    opts,
-		kube:    kube,
-		issuers: cache_,
+		opts:     opts,
+		kube:     kube,
+		issuers:  source,
+		pipeline: pipeline,
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.DefaultTypedControllerRateLimiter[string](),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "certificatesigningrequests"}),
-		events:     events,
-		recorder:   events.NewRecorder(schemeForEvents, corev1.EventSource{Component: wire.EventSource}),
-		references: newReferenceCache(),
+		events:   events,
+		recorder: events.NewRecorder(schemeForEvents, corev1.EventSource{Component: wire.EventSource}),
 	}
 	inf := csrInformer.Informer()
 	// CSRs for other signers (kubelets', say) are kept as little more than a
@@ -141,7 +142,7 @@ func New(kube kubernetes.Interface, csrInformer certinformers.CertificateSigning
 	c.synced = inf.HasSynced
 	// A CSR waiting for its issuer, or for the issuer's CA Secret, is retried
 	// as soon as either changes.
-	cache_.OnChange(c.enqueueSigner)
+	source.OnChange(c.enqueueSigner)
 	return c, nil
 }
 

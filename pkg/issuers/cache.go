@@ -21,6 +21,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/signet-dev/signet/pkg/signers"
+	"github.com/signet-dev/signet/pkg/wire"
 )
 
 // State is the computed state of one issuer at one resource version. A State
@@ -431,7 +432,7 @@ func (c *Cache) compute(iss *Issuer) *State {
 		s.Message = fmt.Sprintf("signing with CA %s, valid until %s", ca.Certificate.Subject, ca.Certificate.NotAfter.UTC().Format(time.RFC3339))
 	case TypeSelfSigned:
 		s.Ready, s.Reason = true, ReasonReady
-		s.Message = "signs each request with the private key named by its experimental.cert-manager.io/private-key-secret-name annotation"
+		s.Message = "signs each request with the private key named by its " + wire.AnnotationPrivateKeySecretName + " annotation"
 	case TypeVault, TypeACME, TypeVenafi:
 		s.Reason = ReasonUnsupportedIssuer
 		s.Message = fmt.Sprintf("signet does not sign with %s issuers", iss.Type)

@@ -13,8 +13,8 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/signet-dev/signet/pkg/controller"
+	"github.com/signet-dev/signet/pkg/issuance"
 	"github.com/signet-dev/signet/pkg/issuers"
-	"github.com/signet-dev/signet/pkg/signers"
 )
 
 // runController runs the CSR controller while this replica holds the lease.
@@ -23,17 +23,14 @@ import (
 // the lease at once so the next one takes over without waiting it out.
 //
 // done is closed once the controller (and the lease release) has finished.
-func runController(ctx context.Context, o *Options, kube kubernetes.Interface, cache *issuers.Cache, health *leaderelection.HealthzAdaptor, done chan<- struct{}) error {
+func runController(ctx context.Context, o *Options, kube kubernetes.Interface, cache *issuers.Cache, pipeline *issuance.Pipeline, health *leaderelection.HealthzAdaptor, done chan<- struct{}) error {
 	start := func(ctx context.Context) {
 		factory := informers.NewSharedInformerFactory(kube, 0)
-		c, err := controller.New(kube, factory.Certificates().V1().CertificateSigningRequests(), cache, controller.Options{
-			ClusterResourceNamespace:    o.ClusterResourceNamespace,
-			Policy:                      signers.Policy{MaxDuration: o.MaxDuration},
-			WriteCAAnnotation:           o.WriteCAAnnotation,
-			ClusterSignerReferenceCheck: o.ClusterSignerReferenceCheck,
-			Workers:                     o.Workers,
-			WaitingApprovalEventDelay:   o.WaitingApprovalEventDelay,
-			CertificateIssuedEvents:     o.CertificateIssuedEvents,
+		c, err := controller.New(kube, factory.Certificates().V1().CertificateSigningRequests(), cache, pipeline, controller.Options{
+			WriteCAAnnotation:         o.WriteCAAnnotation,
+			Workers:                   o.Workers,
+			WaitingApprovalEventDelay: o.WaitingApprovalEventDelay,
+			CertificateIssuedEvents:   o.CertificateIssuedEvents,
 		})
 		if err != nil {
 			klog.ErrorS(err, "Cannot build the CSR controller")

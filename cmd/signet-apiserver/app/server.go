@@ -31,9 +31,10 @@ import (
 
 	"github.com/signet-dev/signet/pkg/apiserver"
 	"github.com/signet-dev/signet/pkg/generated/openapi"
+	"github.com/signet-dev/signet/pkg/issuance"
+	"github.com/signet-dev/signet/pkg/issuance/backends"
 	"github.com/signet-dev/signet/pkg/issuers"
 	"github.com/signet-dev/signet/pkg/servingcert"
-	"github.com/signet-dev/signet/pkg/signers"
 )
 
 // NewCommand is the signet-apiserver command.
@@ -79,6 +80,11 @@ func Run(ctx context.Context, o *Options) error {
 		return err
 	}
 	cache := issuers.New(dyn, kube, issuers.Options{ClusterResourceNamespace: o.ClusterResourceNamespace})
+	// One pipeline, one policy, for the CSR controller and the sign subresource.
+	pipeline := issuance.New(cache,
+		backends.New(issuance.Deps{Secrets: issuance.NewSecretGetter(kube), ClusterResourceNamespace: o.ClusterResourceNamespace}),
+		issuance.Policy{MaxDuration: o.MaxDuration, ClusterSignerReferenceCheck: o.ClusterSignerReferenceCheck},
+		issuance.NewReferenceChecker(kube), nil)
 
 	var serving *servingcert.Authority
 	if o.selfManagedServing() {
@@ -87,7 +93,7 @@ func Run(ctx context.Context, o *Options) error {
 		}
 		o.SecureServing.ServerCert.GeneratedCert = serving
 	}
-	cfg, err := serverConfig(o, cache)
+	cfg, err := serverConfig(o, cache, pipeline)
 	if err != nil {
 		return err
 	}
@@ -113,7 +119,7 @@ func Run(ctx context.Context, o *Options) error {
 	})
 	controllerDone := make(chan struct{})
 	server.GenericAPIServer.AddPostStartHookOrDie("start-csr-controller", func(hc genericapiserver.PostStartHookContext) error {
-		return runController(hc, o, kube, cache, leaderHealth, controllerDone)
+		return runController(hc, o, kube, cache, pipeline, leaderHealth, controllerDone)
 	})
 	if o.MetricsBindAddress != "" {
 		if err := serveMetrics(ctx, o.MetricsBindAddress); err != nil {
@@ -180,7 +186,7 @@ func newServingAuthority(o *Options, kubeConfig *rest.Config) (*servingcert.Auth
 	return a, nil
 }
 
-func serverConfig(o *Options, cache *issuers.Cache) (*apiserver.Config, error) {
+func serverConfig(o *Options, cache *issuers.Cache, pipeline *issuance.Pipeline) (*apiserver.Config, error) {
 	cfg := genericapiserver.NewRecommendedConfig(apiserver.Codecs)
 	cfg.EffectiveVersion = compatibility.DefaultBuildEffectiveVersion()
 	cfg.FeatureGate = utilfeature.DefaultFeatureGate
@@ -213,8 +219,8 @@ func serverConfig(o *Options, cache *issuers.Cache) (*apiserver.Config, error) {
 	// base64 in JSON. Larger bodies are refused (413) before they are read.
 	cfg.MaxRequestBodyBytes = maxRequestBodyBytes
 	return &apiserver.Config{GenericConfig: cfg, ExtraConfig: apiserver.ExtraConfig{
-		Issuers: cache,
-		Policy:  signers.Policy{MaxDuration: o.MaxDuration},
+		Issuers:  cache,
+		Issuance: pipeline,
 	}}, nil
 }
 

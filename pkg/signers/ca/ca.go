@@ -36,7 +36,7 @@ func New(ca *signers.CA, cfg *Config) signers.Signer {
 // Sign signs t with the CA key. The validity is t's, shortened to fit inside
 // the CA certificate's: NotBefore no earlier than the CA's NotBefore,
 // NotAfter no later than its NotAfter. A CA certificate that is not valid at
-// now is an error wrapping signers.ErrCANotValid, not a Failure.
+// now is an error wrapping signers.ErrCANotValid.
 func (s *signer) Sign(t *signers.Template, now time.Time) (*signers.Result, error) {
 	ca := s.ca.Certificate
 	if now.Before(ca.NotBefore) {
@@ -62,7 +62,7 @@ func (s *signer) Sign(t *signers.Template, now time.Time) (*signers.Result, erro
 
 	der, err := x509.CreateCertificate(rand.Reader, &tmpl, ca, t.PublicKey, s.ca.Key)
 	if err != nil {
-		return nil, &signers.Failure{Reason: signers.ReasonSigningError, Message: fmt.Sprintf("signing the certificate with CA %s: %v", ca.Subject, err)}
+		return nil, fmt.Errorf("signing the certificate with CA %s: %w", ca.Subject, err)
 	}
 	leaf := signers.EncodeCertificates(der)
 	intermediates := s.ca.IntermediatesPEM()

@@ -1,4 +1,4 @@
-package controller
+package issuance
 
 import (
 	"context"
@@ -8,13 +8,18 @@ import (
 	"time"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
-	certificatesv1 "k8s.io/api/certificates/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilcache "k8s.io/apimachinery/pkg/util/cache"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/signet-dev/signet/pkg/issuers"
 	"github.com/signet-dev/signet/pkg/wire"
 )
+
+// ReferenceChecker decides whether a requester may use a signer.
+type ReferenceChecker interface {
+	MayReference(ctx context.Context, who Requester, ref issuers.Ref) (bool, error)
+}
 
 // Reference decisions are cached briefly, as kube-apiserver's own webhook
 // authorizer caches its decisions: a burst of CSRs from one requester then
@@ -26,36 +31,41 @@ const (
 	referenceCacheSize  = 4096
 )
 
-func newReferenceCache() *utilcache.LRUExpireCache {
-	return utilcache.NewLRUExpireCache(referenceCacheSize)
+// NewReferenceChecker asks kube-apiserver with SubjectAccessReviews whether
+// a requester may reference a signer: first by name, then with the wildcard
+// name, as cert-manager does, so that a Role with resourceNames ["*"] works too.
+func NewReferenceChecker(kube kubernetes.Interface) ReferenceChecker {
+	return &subjectAccessReviewer{kube: kube, decisions: utilcache.NewLRUExpireCache(referenceCacheSize)}
+}
+
+type subjectAccessReviewer struct {
+	kube      kubernetes.Interface
+	decisions *utilcache.LRUExpireCache
 }
 
 // referenceKey identifies a decision: the requester's whole identity and the signer.
-func referenceKey(csr *certificatesv1.CertificateSigningRequest, ref issuers.Ref) string {
-	groups := slices.Clone(csr.Spec.Groups)
+func referenceKey(who Requester, ref issuers.Ref) string {
+	groups := slices.Clone(who.Groups)
 	sort.Strings(groups)
-	extraKeys := make([]string, 0, len(csr.Spec.Extra))
-	for k := range csr.Spec.Extra {
+	extraKeys := make([]string, 0, len(who.Extra))
+	for k := range who.Extra {
 		extraKeys = append(extraKeys, k)
 	}
 	sort.Strings(extraKeys)
 	extra := make([][]string, 0, len(extraKeys))
 	for _, k := range extraKeys {
-		extra = append(extra, append([]string{k}, csr.Spec.Extra[k]...))
+		extra = append(extra, append([]string{k}, who.Extra[k]...))
 	}
-	b, _ := json.Marshal([]interface{}{csr.Spec.Username, csr.Spec.UID, groups, extra, ref.Kind, ref.Namespace, ref.Name})
+	b, _ := json.Marshal([]interface{}{who.Username, who.UID, groups, extra, ref.Kind, ref.Namespace, ref.Name})
 	return string(b)
 }
 
-// mayReference asks kube-apiserver whether the CSR's requester may reference
-// the signer: first by name, then with the wildcard name, as cert-manager does,
-// so that a Role with resourceNames ["*"] works too.
-func (c *Controller) mayReference(ctx context.Context, csr *certificatesv1.CertificateSigningRequest, ref issuers.Ref) (bool, error) {
-	key := referenceKey(csr, ref)
-	if v, ok := c.references.Get(key); ok {
+func (r *subjectAccessReviewer) MayReference(ctx context.Context, who Requester, ref issuers.Ref) (bool, error) {
+	key := referenceKey(who, ref)
+	if v, ok := r.decisions.Get(key); ok {
 		return v.(bool), nil
 	}
-	allowed, err := c.reviewReference(ctx, csr, ref)
+	allowed, err := r.review(ctx, who, ref)
 	if err != nil {
 		return false, err
 	}
@@ -63,13 +73,13 @@ func (c *Controller) mayReference(ctx context.Context, csr *certificatesv1.Certi
 	if allowed {
 		ttl = referenceAllowedTTL
 	}
-	c.references.Add(key, allowed, ttl)
+	r.decisions.Add(key, allowed, ttl)
 	return allowed, nil
 }
 
-func (c *Controller) reviewReference(ctx context.Context, csr *certificatesv1.CertificateSigningRequest, ref issuers.Ref) (bool, error) {
-	extra := make(map[string]authorizationv1.ExtraValue, len(csr.Spec.Extra))
-	for k, v := range csr.Spec.Extra {
+func (r *subjectAccessReviewer) review(ctx context.Context, who Requester, ref issuers.Ref) (bool, error) {
+	extra := make(map[string]authorizationv1.ExtraValue, len(who.Extra))
+	for k, v := range who.Extra {
 		extra[k] = authorizationv1.ExtraValue(v)
 	}
 	attrs := &authorizationv1.ResourceAttributes{
@@ -85,13 +95,13 @@ func (c *Controller) reviewReference(ctx context.Context, csr *certificatesv1.Ce
 		a := *attrs
 		a.Name = name
 		sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
-			User:               csr.Spec.Username,
-			Groups:             csr.Spec.Groups,
-			UID:                csr.Spec.UID,
+			User:               who.Username,
+			Groups:             who.Groups,
+			UID:                who.UID,
 			Extra:              extra,
 			ResourceAttributes: &a,
 		}}
-		resp, err := c.kube.AuthorizationV1().SubjectAccessReviews().Create(ctx, sar, metav1.CreateOptions{})
+		resp, err := r.kube.AuthorizationV1().SubjectAccessReviews().Create(ctx, sar, metav1.CreateOptions{})
 		if err != nil {
 			return false, err
 		}
