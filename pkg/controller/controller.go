@@ -6,11 +6,14 @@ package controller
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
 	"time"
 
 	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	certinformers "k8s.io/client-go/informers/certificates/v1"
@@ -43,7 +46,11 @@ type Options struct {
 	// and the Issued condition already say so, and the event is one more
 	// kube-apiserver write (and etcd object for an hour) per certificate.
 	CertificateIssuedEvents bool
-	Clock                   clock.Clock
+	// Leading reports whether this replica may still act as the leader; it
+	// is asked before each signing and each write. Nil: always (no leader
+	// election).
+	Leading func() bool
+	Clock   clock.Clock
 }
 
 // DefaultWorkers is how many CSRs the controller handles at once unless told.
@@ -69,7 +76,9 @@ type Controller struct {
 	kube     kubernetes.Interface
 	issuers  IssuerSource
 	pipeline Pipeline
-	csrs     cache.Indexer
+	// csrs is the informer's cache, overlaid with what this controller
+	// wrote until the informer has caught up (see recentWrites).
+	csrs     cache.MutationCache
 	synced   cache.InformerSynced
 	queue    workqueue.TypedRateLimitingInterface[string]
 	recorder record.EventRecorder
@@ -131,19 +140,42 @@ func New(kube kubernetes.Interface, csrInformer certinformers.CertificateSigning
 			return ours
 		},
 		Handler: cache.ResourceEventHandlerFuncs{
-			AddFunc:    c.enqueue,
-			UpdateFunc: func(_, obj interface{}) { c.enqueue(obj) },
+			AddFunc:    c.onAddOrUpdate,
+			UpdateFunc: func(_, obj interface{}) { c.onAddOrUpdate(obj) },
 			DeleteFunc: c.forget,
 		},
 	}); err != nil {
 		return nil, err
 	}
-	c.csrs = inf.GetIndexer()
+	// A CSR is often synced again before the informer has seen signet's own
+	// write to it (the write's event is still on its way). Read from the
+	// cache as it was, it looks unsigned and would be signed again, only for
+	// the write to conflict. The mutation cache returns the newer of the
+	// informer's copy and the one signet wrote.
+	c.csrs = cache.NewIntegerResourceVersionMutationCacheWithOptions(klog.Background(), inf.GetStore(), cache.MutationCacheOptions{
+		Indexer:      inf.GetIndexer(),
+		TTL:          recentWritesTTL,
+		MaxCacheSize: recentWritesSize,
+	})
 	c.synced = inf.HasSynced
 	// A CSR waiting for its issuer, or for the issuer's CA Secret, is retried
 	// as soon as either changes.
 	source.OnChange(c.enqueueSigner)
 	return c, nil
+}
+
+// What signet wrote is remembered until the informer shows it, at most
+// recentWritesTTL, for at most recentWritesSize CSRs: a burst's worth.
+const (
+	recentWritesTTL  = time.Minute
+	recentWritesSize = 16384
+)
+
+func (c *Controller) onAddOrUpdate(obj interface{}) {
+	if o, ok := obj.(runtime.Object); ok {
+		c.csrs.OnAddOrUpdate(o) // the informer caught up: forget our copy
+	}
+	c.enqueue(obj)
 }
 
 func (c *Controller) enqueue(obj interface{}) {
@@ -161,13 +193,22 @@ func (c *Controller) forget(obj interface{}) {
 	}
 	if csr, ok := obj.(*certificatesv1.CertificateSigningRequest); ok {
 		c.waitingApproval.Delete(csr.UID)
+		c.csrs.OnDelete(csr)
 	}
+}
+
+// remember keeps what signet wrote, slimmed as the informer slims, until
+// the informer has it.
+func (c *Controller) remember(written *certificatesv1.CertificateSigningRequest) {
+	obj, _ := slimCSR(written)
+	c.csrs.Mutation(obj)
 }
 
 // enqueueSigner requeues the unfinished CSRs that name ref.
 func (c *Controller) enqueueSigner(ref issuers.Ref) {
 	objs, err := c.csrs.ByIndex(signerNameIndex, ref.SignerName())
 	if err != nil {
+		utilruntime.HandleError(fmt.Errorf("listing the CSRs for %s to retry them: %w", ref, err))
 		return
 	}
 	for _, obj := range objs {
@@ -210,7 +251,15 @@ func (c *Controller) next(ctx context.Context) bool {
 		return false
 	}
 	defer c.queue.Done(key)
-	if err := c.sync(ctx, key); err != nil {
+	err := c.sync(ctx, key)
+	if errors.Is(err, errNotLeading) {
+		// Not an error of the CSR's: come back when leadership is settled,
+		// one way (the lease renewed) or the other (the process exits).
+		notLeading.Inc()
+		c.queue.AddAfter(key, notLeadingRetry)
+		return true
+	}
+	if err != nil {
 		utilruntime.HandleErrorWithContext(ctx, err, "Syncing CertificateSigningRequest", "csr", key)
 		c.queue.AddRateLimited(key)
 		return true
@@ -218,6 +267,14 @@ func (c *Controller) next(ctx context.Context) bool {
 	c.queue.Forget(key)
 	return true
 }
+
+// errNotLeading stops a sync that would sign or write while this replica
+// cannot be sure it still leads.
+var errNotLeading = errors.New("not leading")
+
+const notLeadingRetry = time.Second
+
+func (c *Controller) leading() bool { return c.opts.Leading == nil || c.opts.Leading() }
 
 // slimCSR strips managed fields from every CSR, and from CSRs for other
 // signers everything but what the filter and index read.

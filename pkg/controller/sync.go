@@ -48,6 +48,9 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	c.waitingApproval.Delete(csr.UID)
 
 	typ := c.issuerType(ref)
+	if !c.leading() {
+		return errNotLeading
+	}
 	outcome, err := c.pipeline.Issue(ctx, requestFor(csr, ref))
 	if err != nil {
 		return err
@@ -111,21 +114,32 @@ func (c *Controller) writeCertificate(ctx context.Context, csr *certificatesv1.C
 	out := csr.DeepCopy()
 	var err error
 	if c.opts.WriteCAAnnotation {
+		if !c.leading() {
+			return errNotLeading
+		}
 		if out.Annotations == nil {
 			out.Annotations = map[string]string{}
 		}
 		out.Annotations[wire.AnnotationCA] = base64.StdEncoding.EncodeToString(issued.CAPEM)
 		if out, err = c.kube.CertificatesV1().CertificateSigningRequests().Update(ctx, out, metav1.UpdateOptions{}); err != nil {
+			countConflict(err, writeCAAnnotation)
 			return fmt.Errorf("writing the %s annotation: %w", wire.AnnotationCA, err)
 		}
+		c.remember(out.DeepCopy())
 	}
 	out.Status.Certificate = issued.CertificatePEM
+	if !c.leading() {
+		return errNotLeading
+	}
 	// UpdateStatus carries the resourceVersion read: if anything changed the
 	// CSR since — another signet, a denial — this conflicts and the next sync
 	// decides again. A CSR is therefore issued at most once.
-	if _, err := c.kube.CertificatesV1().CertificateSigningRequests().UpdateStatus(ctx, out, metav1.UpdateOptions{}); err != nil {
+	written, err := c.kube.CertificatesV1().CertificateSigningRequests().UpdateStatus(ctx, out, metav1.UpdateOptions{})
+	if err != nil {
+		countConflict(err, writeCertificate)
 		return fmt.Errorf("writing the certificate: %w", err)
 	}
+	c.remember(written)
 	return nil
 }
 
@@ -165,9 +179,15 @@ func (c *Controller) fail(ctx context.Context, csr *certificatesv1.CertificateSi
 		LastUpdateTime:     now,
 		LastTransitionTime: now,
 	})
-	if _, err := c.kube.CertificatesV1().CertificateSigningRequests().UpdateStatus(ctx, failed, metav1.UpdateOptions{}); err != nil {
+	if !c.leading() {
+		return errNotLeading
+	}
+	written, err := c.kube.CertificatesV1().CertificateSigningRequests().UpdateStatus(ctx, failed, metav1.UpdateOptions{})
+	if err != nil {
+		countConflict(err, writeFailed)
 		return fmt.Errorf("marking failed (%s): %w", reason, err)
 	}
+	c.remember(written)
 	c.recorder.Event(csr, corev1.EventTypeWarning, reason, message)
 	observe(ref, typ, resultFailed)
 	return nil
