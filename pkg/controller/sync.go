@@ -73,6 +73,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 			c.recorder.Eventf(csr, corev1.EventTypeNormal, wire.ReasonIssued, "Certificate issued by %s, valid until %s", ref, o.NotAfter.UTC().Format("2006-01-02T15:04:05Z"))
 		}
 		observeIssued(ref, typ, csr, c.opts.Clock.Now())
+		issuance.CountIssued(ref.Kind, o)
 		logger.V(2).Info("Issued certificate", "notAfter", o.NotAfter)
 		return nil
 	}

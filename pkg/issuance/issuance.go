@@ -83,6 +83,9 @@ type Issued struct {
 	CAPEM []byte
 	// NotBefore and NotAfter are the leaf's validity.
 	NotBefore, NotAfter time.Time
+	// OutlivesCA: NotAfter is after the issuing CA certificate's NotAfter
+	// (cert-manager's rule allows it; --cap-to-ca-expiry does not).
+	OutlivesCA bool
 }
 
 // Failed is terminal: the request can never be signed as it is.

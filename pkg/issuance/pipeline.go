@@ -112,5 +112,5 @@ func referenceName(ref issuers.Ref) string {
 
 // IssuedFrom is what a backend returns for a certificate the PKI layer signed.
 func IssuedFrom(r *signers.Result) *Issued {
-	return &Issued{CertificatePEM: r.CertificatePEM, CAPEM: r.CAPEM, NotBefore: r.NotBefore, NotAfter: r.NotAfter}
+	return &Issued{CertificatePEM: r.CertificatePEM, CAPEM: r.CAPEM, NotBefore: r.NotBefore, NotAfter: r.NotAfter, OutlivesCA: r.OutlivesCA}
 }

@@ -223,3 +223,25 @@ func TestLifetime(t *testing.T) {
 		}
 	}
 }
+
+// The read model's short-lived CA rule gets the default grant the pipeline
+// gives: 90 days, or --max-duration when shorter.
+func TestCAExpiryPolicy(t *testing.T) {
+	day := 24 * time.Hour
+	for _, tt := range []struct {
+		policy issuance.Policy
+		want   issuers.CAExpiryPolicy
+	}{
+		{issuance.Policy{}, issuers.CAExpiryPolicy{DefaultGrant: 90 * day}},
+		{issuance.Policy{MaxDuration: 7 * day}, issuers.CAExpiryPolicy{DefaultGrant: 7 * day}},
+		{issuance.Policy{MaxDuration: 200 * day}, issuers.CAExpiryPolicy{DefaultGrant: 90 * day}},
+		{issuance.Policy{PKI: signers.Policy{CapToCAExpiry: true}}, issuers.CAExpiryPolicy{DefaultGrant: 90 * day, CapToCAExpiry: true}},
+	} {
+		if got := tt.policy.CAExpiryPolicy(); got != tt.want {
+			t.Errorf("%+v: %+v, want %+v", tt.policy, got, tt.want)
+		}
+		if got, _ := tt.policy.Lifetime(nil); got != tt.want.DefaultGrant {
+			t.Errorf("%+v: Lifetime(nil) = %s, the default grant %s", tt.policy, got, tt.want.DefaultGrant)
+		}
+	}
+}

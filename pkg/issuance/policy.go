@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/signet-dev/signet/pkg/issuers"
 	"github.com/signet-dev/signet/pkg/signers"
 	"github.com/signet-dev/signet/pkg/wire"
 )
@@ -18,6 +19,22 @@ type Policy struct {
 	ClusterSignerReferenceCheck bool
 	// PKI is what the PKI layer applies to every certificate (backdating).
 	PKI signers.Policy
+}
+
+// DefaultGrant is the lifetime a request that asks for none gets:
+// wire.DefaultDuration, or MaxDuration if that is shorter. A CA that expires
+// sooner cannot cover such a certificate.
+func (p Policy) DefaultGrant() time.Duration {
+	if p.MaxDuration > 0 && p.MaxDuration < wire.DefaultDuration {
+		return p.MaxDuration
+	}
+	return wire.DefaultDuration
+}
+
+// CAExpiryPolicy is what the read model needs to tell whether a CA signer's
+// CA outlives the certificates it signs.
+func (p Policy) CAExpiryPolicy() issuers.CAExpiryPolicy {
+	return issuers.CAExpiryPolicy{DefaultGrant: p.DefaultGrant(), CapToCAExpiry: p.PKI.CapToCAExpiry}
 }
 
 // Lifetime is the lifetime a request gets: what it asked for (nil: the

@@ -15,9 +15,6 @@ import (
 	"time"
 )
 
-// DefaultBackdate is how far NotBefore goes back when Policy.Backdate is zero.
-const DefaultBackdate = 5 * time.Minute
-
 // Limits on what a request may carry. A real request is a few hundred bytes
 // to a few kilobytes; these bound the work and memory one hostile request
 // can cost.
@@ -48,35 +45,29 @@ type Input struct {
 
 // Policy is what the PKI layer applies to every certificate.
 type Policy struct {
-	// Backdate moves NotBefore into the past to absorb clock skew between
-	// signet and the certificate's users. Zero means DefaultBackdate, so that
-	// a Policy built without it still backdates; negative means no backdating.
-	// NotAfter is not moved: a certificate is valid for its full duration
-	// from the time of signing, plus Backdate before it.
-	Backdate time.Duration
-}
-
-func (p Policy) backdate() time.Duration {
-	switch {
-	case p.Backdate == 0:
-		return DefaultBackdate
-	case p.Backdate < 0:
-		return 0
-	}
-	return p.Backdate
+	// CapToCAExpiry ends a certificate no later than its CA certificate
+	// (kube-controller-manager's rule, --cap-to-ca-expiry). Off, a certificate
+	// gets its full duration even past the CA's NotAfter, as cert-manager
+	// issues it: a CA renewed with the same key keeps it valid.
+	CapToCAExpiry bool
 }
 
 // Template is a verified request turned into what to sign.
 type Template struct {
 	// Cert is complete but for the issuer: serial, subject, SANs, key usages,
 	// basic constraints, SubjectKeyId and validity. The signers fill in the
-	// issuer's part and may shorten the validity to fit the CA's.
+	// issuer's part; a CA signer shortens the validity to its CA's only
+	// with CapToCAExpiry.
 	Cert      *x509.Certificate
 	PublicKey crypto.PublicKey
 	CSR       *x509.CertificateRequest
-	// Duration is the lifetime granted (Input.Duration).
+	// Duration is the lifetime granted (Input.Duration, in whole seconds).
+	// Cert's NotAfter - NotBefore is exactly Duration.
 	Duration time.Duration
 	IsCA     bool
+	// CapToCAExpiry is Policy.CapToCAExpiry: the CA signer may end the
+	// certificate at its CA's NotAfter, sooner than Duration.
+	CapToCAExpiry bool
 }
 
 // BuildTemplate checks a request against signet's policy and turns it into a
@@ -98,12 +89,23 @@ type Template struct {
 //     extensions, when present, must agree with the above (for a CA, the
 //     encoded KeyUsage may include keyCertSign or not);
 //   - subject and SANs are copied as encoded; other extensions the request
-//     asks for are not.
+//     asks for are not;
+//   - validity: NotBefore is now, NotAfter is NotBefore + duration, both in
+//     whole seconds (what X.509 encodes), so NotAfter - NotBefore is exactly
+//     the duration, as cert-manager issues it.
 func BuildTemplate(in Input, p Policy, now time.Time) (*Template, error) {
-	if in.Duration <= 0 {
+	// X.509 encodes whole seconds: truncate before adding so that the
+	// encoded window is the duration itself, not a second less.
+	duration := in.Duration.Truncate(time.Second)
+	if duration <= 0 {
 		return nil, fmt.Errorf("no certificate lifetime given (%s)", in.Duration)
 	}
-	duration := in.Duration
+	// No backdating for clock skew. cert-manager starts a certificate at the
+	// signing time; backdating with an exact window (as kube-controller-manager
+	// does for long certificates) would move NotAfter in by as much, taking
+	// half the life of a 10-minute certificate at 5 minutes. Skew is the
+	// clocks' problem: /livez's clockHealth watches signet's own.
+	notBefore := now.Truncate(time.Second)
 
 	csr, f := parseRequest(in.Request)
 	if f != nil {
@@ -147,8 +149,8 @@ func BuildTemplate(in Input, p Policy, now time.Time) (*Template, error) {
 		Subject:               csr.Subject,
 		PublicKeyAlgorithm:    csr.PublicKeyAlgorithm,
 		PublicKey:             csr.PublicKey,
-		NotBefore:             now.Add(-p.backdate()),
-		NotAfter:              now.Add(duration),
+		NotBefore:             notBefore,
+		NotAfter:              notBefore.Add(duration),
 		KeyUsage:              ku,
 		ExtKeyUsage:           eku,
 		BasicConstraintsValid: true,
@@ -170,11 +172,12 @@ func BuildTemplate(in Input, p Policy, now time.Time) (*Template, error) {
 		}}
 	}
 	return &Template{
-		Cert:      cert,
-		PublicKey: csr.PublicKey,
-		CSR:       csr,
-		Duration:  duration,
-		IsCA:      isCA,
+		Cert:          cert,
+		PublicKey:     csr.PublicKey,
+		CSR:           csr,
+		Duration:      duration,
+		IsCA:          isCA,
+		CapToCAExpiry: p.CapToCAExpiry,
 	}, nil
 }
 

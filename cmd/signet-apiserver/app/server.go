@@ -79,12 +79,12 @@ func Run(ctx context.Context, o *Options) error {
 	if err != nil {
 		return err
 	}
-	cache := issuers.New(dyn, kube, issuers.Options{ClusterResourceNamespace: o.ClusterResourceNamespace})
+	policy := o.signingPolicy()
+	cache := issuers.New(dyn, kube, issuers.Options{ClusterResourceNamespace: o.ClusterResourceNamespace, SigningPolicy: policy.CAExpiryPolicy()})
 	// One pipeline, one policy, for the CSR controller and the sign subresource.
 	pipeline := issuance.New(cache,
 		backends.New(issuance.Deps{Secrets: issuance.NewSecretGetter(kube), ClusterResourceNamespace: o.ClusterResourceNamespace}),
-		issuance.Policy{MaxDuration: o.MaxDuration, ClusterSignerReferenceCheck: o.ClusterSignerReferenceCheck},
-		issuance.NewReferenceChecker(kube), nil)
+		policy, issuance.NewReferenceChecker(kube), nil)
 
 	var serving *servingcert.Authority
 	if o.selfManagedServing() {

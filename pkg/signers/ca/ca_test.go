@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
+	"fmt"
 	"net"
 	"net/url"
 	"slices"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/signet-dev/signet/internal/testpki"
+	"github.com/signet-dev/signet/pkg/issuance"
 	"github.com/signet-dev/signet/pkg/signers"
 	"github.com/signet-dev/signet/pkg/signers/ca"
 	"github.com/signet-dev/signet/pkg/signers/internal/signertest"
@@ -98,8 +100,8 @@ func TestSignEveryKeyType(t *testing.T) {
 				if leaf.IsCA || !leaf.BasicConstraintsValid {
 					t.Errorf("leaf isCA=%v basicConstraintsValid=%v", leaf.IsCA, leaf.BasicConstraintsValid)
 				}
-				if got := leaf.NotAfter.Sub(leaf.NotBefore); got != time.Hour+signers.DefaultBackdate {
-					t.Errorf("validity %s, want 1h + %s backdate", got, signers.DefaultBackdate)
+				if got := leaf.NotAfter.Sub(leaf.NotBefore); got != time.Hour {
+					t.Errorf("validity %s, want exactly the requested 1h", got)
 				}
 				if !leaf.NotBefore.Equal(res.NotBefore) || !leaf.NotAfter.Equal(res.NotAfter) {
 					t.Errorf("Result validity %s-%s, certificate %s-%s", res.NotBefore, res.NotAfter, leaf.NotBefore, leaf.NotAfter)
@@ -127,23 +129,33 @@ func TestSignValidity(t *testing.T) {
 		policy                  signers.Policy
 		wantNotBefore           time.Time
 		wantNotAfter            time.Time
+		wantOutlivesCA          bool
 	}{
-		{desc: "inside the CA: backdated NotBefore, NotAfter now+duration",
+		{desc: "inside the CA: from now, for the duration",
 			caNotBefore: now.Add(-time.Hour), caNotAfter: now.Add(365 * 24 * time.Hour),
-			wantNotBefore: now.Add(-signers.DefaultBackdate), wantNotAfter: now.Add(wire.DefaultDuration)},
-		{desc: "NotAfter clamped to an expiring CA",
+			wantNotBefore: now, wantNotAfter: now.Add(wire.DefaultDuration)},
+		{desc: "an expiring CA does not shorten the certificate",
 			caNotBefore: now.Add(-time.Hour), caNotAfter: now.Add(3 * time.Hour),
-			wantNotBefore: now.Add(-signers.DefaultBackdate), wantNotAfter: now.Add(3 * time.Hour)},
-		{desc: "NotBefore not before a young CA",
+			wantNotBefore: now, wantNotAfter: now.Add(wire.DefaultDuration), wantOutlivesCA: true},
+		{desc: "cap-to-ca-expiry: NotAfter is the expiring CA's",
+			caNotBefore: now.Add(-time.Hour), caNotAfter: now.Add(3 * time.Hour), policy: signers.Policy{CapToCAExpiry: true},
+			wantNotBefore: now, wantNotAfter: now.Add(3 * time.Hour)},
+		{desc: "cap-to-ca-expiry: a CA that outlives the certificate changes nothing",
+			caNotBefore: now.Add(-time.Hour), caNotAfter: now.Add(365 * 24 * time.Hour), policy: signers.Policy{CapToCAExpiry: true},
+			wantNotBefore: now, wantNotAfter: now.Add(wire.DefaultDuration)},
+		{desc: "a young CA",
 			caNotBefore: now.Add(-time.Minute), caNotAfter: now.Add(365 * 24 * time.Hour),
-			wantNotBefore: now.Add(-time.Minute), wantNotAfter: now.Add(wire.DefaultDuration)},
-		{desc: "both clamped",
-			caNotBefore: now.Add(-time.Minute), caNotAfter: now.Add(20 * time.Minute),
+			wantNotBefore: now, wantNotAfter: now.Add(wire.DefaultDuration)},
+		{desc: "a certificate ending with the CA does not outlive it",
+			caNotBefore: now.Add(-time.Minute), caNotAfter: now.Add(time.Hour),
 			in:            signers.Input{Duration: time.Hour},
-			wantNotBefore: now.Add(-time.Minute), wantNotAfter: now.Add(20 * time.Minute)},
-		{desc: "one day, backdated a minute",
-			caNotBefore: now.Add(-time.Hour), caNotAfter: now.Add(365 * 24 * time.Hour), in: signers.Input{Duration: 24 * time.Hour}, policy: signers.Policy{Backdate: time.Minute},
-			wantNotBefore: now.Add(-time.Minute), wantNotAfter: now.Add(24 * time.Hour)},
+			wantNotBefore: now, wantNotAfter: now.Add(time.Hour)},
+		{desc: "one day",
+			caNotBefore: now.Add(-time.Hour), caNotAfter: now.Add(365 * 24 * time.Hour), in: signers.Input{Duration: 24 * time.Hour},
+			wantNotBefore: now, wantNotAfter: now.Add(24 * time.Hour)},
+		{desc: "one day and cap-to-ca-expiry: the shorter wins",
+			caNotBefore: now.Add(-time.Hour), caNotAfter: now.Add(2 * time.Hour), in: signers.Input{Duration: 24 * time.Hour}, policy: signers.Policy{CapToCAExpiry: true},
+			wantNotBefore: now, wantNotAfter: now.Add(2 * time.Hour)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.desc, func(t *testing.T) {
@@ -160,8 +172,98 @@ func TestSignValidity(t *testing.T) {
 			if !res.NotBefore.Equal(leaf.NotBefore) || !res.NotAfter.Equal(leaf.NotAfter) {
 				t.Errorf("Result says %s to %s", res.NotBefore, res.NotAfter)
 			}
+			if res.OutlivesCA != tt.wantOutlivesCA {
+				t.Errorf("OutlivesCA = %v, want %v", res.OutlivesCA, tt.wantOutlivesCA)
+			}
 			verify(t, root.Cert, []*x509.Certificate{leaf}, now, x509.ExtKeyUsageAny)
 		})
+	}
+}
+
+// TestValidityIsExactlyTheRequestedDuration pins cert-manager's rule for
+// every way a duration can be asked for: NotAfter - NotBefore is the
+// duration to the second, whatever the CA's own expiry, unless
+// cap-to-ca-expiry is on, which never lets a certificate outlive its CA.
+func TestValidityIsExactlyTheRequestedDuration(t *testing.T) {
+	// Not on a whole second, as a real clock is: the window must still be exact.
+	now := time.Now().Truncate(time.Second).Add(987654321 * time.Nanosecond)
+	longCA := signertest.NewCA(t, testpki.CAOptions{CommonName: "long-lived", NotBefore: now.Add(-time.Hour), NotAfter: now.Add(20000 * time.Hour)})
+	shortCA := signertest.NewCA(t, testpki.CAOptions{CommonName: "expires in 2m", NotBefore: now.Add(-time.Hour), NotAfter: now.Add(2 * time.Minute)})
+	midCA := signertest.NewCA(t, testpki.CAOptions{CommonName: "expires in 100h", NotBefore: now.Add(-time.Hour), NotAfter: now.Add(100 * time.Hour)})
+
+	durations := []time.Duration{10 * time.Minute, time.Hour, 55*time.Minute + 33*time.Second, 896 * time.Hour, 2160 * time.Hour, 10000 * time.Hour}
+	// Both ways a CSR asks for a duration, read as the CSR edge and the
+	// pipeline read them.
+	asked := func(t *testing.T, annotations map[string]string, expirationSeconds *int32) signers.Input {
+		t.Helper()
+		a, err := wire.ParseRequestAnnotations(annotations, expirationSeconds)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, failed := issuance.Policy{}.Lifetime(a.Duration)
+		if failed != nil {
+			t.Fatalf("%s: %s", failed.Reason, failed.Message)
+		}
+		return signers.Input{Duration: d}
+	}
+	inputs := map[string]func(*testing.T, time.Duration) signers.Input{
+		"annotation": func(t *testing.T, d time.Duration) signers.Input {
+			return asked(t, map[string]string{wire.AnnotationRequestDuration: d.String()}, nil)
+		},
+		"expirationSeconds": func(t *testing.T, d time.Duration) signers.Input {
+			return asked(t, nil, ptr(int32(d/time.Second)))
+		},
+	}
+	signed := 0
+	for _, d := range durations {
+		for how, input := range inputs {
+			for _, root := range []*testpki.CA{longCA, midCA, shortCA} {
+				for _, capToCA := range []bool{false, true} {
+					name := fmt.Sprintf("%s/%s/CA %s/cap-to-ca-expiry=%v", d, how, root.Cert.Subject.CommonName, capToCA)
+					t.Run(name, func(t *testing.T) {
+						tmpl := template(t, testpki.ECDSAP256, input(t, d), signers.Policy{CapToCAExpiry: capToCA}, now)
+						res, err := ca.New(signertest.IssuerCA(t, root), nil).Sign(tmpl, now)
+						if err != nil {
+							t.Fatalf("Sign: %v", err)
+						}
+						signed++
+						leaf := parseChain(t, res.CertificatePEM)[0]
+						start := now.Truncate(time.Second)
+						if !leaf.NotBefore.Equal(start) {
+							t.Errorf("NotBefore %s, want the signing second %s", leaf.NotBefore, start)
+						}
+						caEnd := root.Cert.NotAfter
+						pastCA := start.Add(d).After(caEnd)
+						switch {
+						case !capToCA || !pastCA:
+							if got := leaf.NotAfter.Sub(leaf.NotBefore); got != d {
+								t.Errorf("NotAfter - NotBefore = %s, want exactly %s", got, d)
+							}
+						default:
+							if !leaf.NotAfter.Equal(caEnd) {
+								t.Errorf("cap-to-ca-expiry: NotAfter %s, want the CA's %s", leaf.NotAfter, caEnd)
+							}
+						}
+						if capToCA && leaf.NotAfter.After(caEnd) {
+							t.Errorf("cap-to-ca-expiry: NotAfter %s is past the CA's %s", leaf.NotAfter, caEnd)
+						}
+						if !capToCA && pastCA && !leaf.NotAfter.After(caEnd) {
+							t.Errorf("NotAfter %s: the requested %s was shortened to the CA's %s", leaf.NotAfter, d, caEnd)
+						}
+						if want := leaf.NotAfter.After(caEnd); res.OutlivesCA != want {
+							t.Errorf("OutlivesCA = %v, want %v", res.OutlivesCA, want)
+						}
+						if !res.NotBefore.Equal(leaf.NotBefore) || !res.NotAfter.Equal(leaf.NotAfter) {
+							t.Errorf("Result says %s to %s, the certificate %s to %s", res.NotBefore, res.NotAfter, leaf.NotBefore, leaf.NotAfter)
+						}
+					})
+				}
+			}
+		}
+	}
+	// 6 durations x 2 ways to ask x 3 CAs x cap on/off.
+	if signed != 72 {
+		t.Errorf("signed %d certificates, want 72", signed)
 	}
 }
 
@@ -302,3 +404,5 @@ func TestSignDoesNotChangeTheTemplate(t *testing.T) {
 		t.Errorf("Sign changed the template")
 	}
 }
+
+func ptr[T any](v T) *T { return &v }

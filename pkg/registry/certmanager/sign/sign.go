@@ -105,6 +105,7 @@ func (r *REST) sign(ctx context.Context, ref issuers.Ref, req *certmanager.Signi
 	}
 	switch o := outcome.(type) {
 	case *issuance.Issued:
+		issuance.CountIssued(r.kind, o)
 		out := req.DeepCopy()
 		out.Status = certmanager.SigningRequestStatus{
 			Certificate: o.CertificatePEM,
