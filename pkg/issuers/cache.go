@@ -79,12 +79,12 @@ type Options struct {
 	Clock               clock.WithTicker
 	// SigningPolicy is the policy certificates are signed with: CA signers
 	// whose CA ends within its default grant say so (State.CAExpiry).
-	SigningPolicy signers.Policy
+	SigningPolicy CAExpiryPolicy
 }
 
 func (o *Options) defaults() {
 	if o.ClusterResourceNamespace == "" {
-		o.ClusterResourceNamespace = "cert-manager"
+		o.ClusterResourceNamespace = DefaultClusterResourceNamespace
 	}
 	if o.SecretReaders <= 0 {
 		o.SecretReaders = 8

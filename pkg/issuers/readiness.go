@@ -44,7 +44,7 @@ type Readiness struct {
 // ComputeReadiness is the readiness policy: whether iss can sign at now,
 // given what is known of its CA Secret (ignored for other issuer types) and
 // the signing policy (for CAExpiry).
-func ComputeReadiness(iss *Issuer, secret CASecretState, policy signers.Policy, now time.Time) Readiness {
+func ComputeReadiness(iss *Issuer, secret CASecretState, policy CAExpiryPolicy, now time.Time) Readiness {
 	if iss.ConfigError != "" {
 		return Readiness{Reason: ReasonInvalidConfig, Message: fmt.Sprintf("%s: %s", iss.Ref, iss.ConfigError)}
 	}
@@ -82,7 +82,7 @@ func statusReadiness(iss *Issuer) Readiness {
 		Message: fmt.Sprintf("signs through cert-manager CertificateRequests; %s reports it Ready: %s: %s", who, c.Reason, c.Message)}
 }
 
-func caReadiness(secret CASecretState, policy signers.Policy, now time.Time) Readiness {
+func caReadiness(secret CASecretState, policy CAExpiryPolicy, now time.Time) Readiness {
 	key := secret.Key
 	switch {
 	case !secret.Answered:
@@ -118,7 +118,7 @@ func caReadiness(secret CASecretState, policy signers.Policy, now time.Time) Rea
 // clockChangesState reports whether a State would be computed differently
 // at now though nothing but the clock changed: its CA has become valid or
 // invalid, or short-lived under policy.
-func clockChangesState(s *State, policy signers.Policy, now time.Time) bool {
+func clockChangesState(s *State, policy CAExpiryPolicy, now time.Time) bool {
 	if s.CA == nil {
 		return false
 	}

@@ -93,7 +93,7 @@ func TestComputeReadiness(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.desc, func(t *testing.T) {
-			got := ComputeReadiness(tt.issuer, tt.secret, signers.Policy{}, now)
+			got := ComputeReadiness(tt.issuer, tt.secret, CAExpiryPolicy{}, now)
 			if got.Ready != tt.wantReady || got.Reason != tt.wantReason || !strings.Contains(got.Message, tt.wantMessage) || got.CA != tt.wantCA {
 				t.Errorf("got ready=%v reason=%s message=%q CA=%p; want ready=%v reason=%s message containing %q CA=%p",
 					got.Ready, got.Reason, got.Message, got.CA, tt.wantReady, tt.wantReason, tt.wantMessage, tt.wantCA)
@@ -121,7 +121,7 @@ func TestComputeReadinessSaysWhetherTheCAOutlivesTheDefaultDuration(t *testing.T
 		{"no CA", CASecretState{Key: SecretKey{"ns", "ca"}, Answered: true}, ""},
 	} {
 		t.Run(tt.desc, func(t *testing.T) {
-			got := ComputeReadiness(iss, tt.secret, signers.Policy{}, now).CAExpiry
+			got := ComputeReadiness(iss, tt.secret, CAExpiryPolicy{}, now).CAExpiry
 			if (got == nil) != (tt.want == "") || (got != nil && got.Reason != tt.want) {
 				t.Errorf("CAExpiry %+v, want reason %q", got, tt.want)
 			}
@@ -150,7 +150,7 @@ func TestClockChangesState(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.desc, func(t *testing.T) {
-			if got := clockChangesState(tt.state, signers.Policy{}, tt.at); got != tt.expect {
+			if got := clockChangesState(tt.state, CAExpiryPolicy{}, tt.at); got != tt.expect {
 				t.Errorf("clockChangesState = %v, want %v", got, tt.expect)
 			}
 		})

@@ -11,28 +11,35 @@ import (
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
 
 	"github.com/signet-dev/signet/pkg/controller"
+	"github.com/signet-dev/signet/pkg/issuance"
 	"github.com/signet-dev/signet/pkg/issuers"
 )
 
 // runController runs the CSR controller while this replica holds the lease.
-// Losing the lease ends the process, so that a replica never signs while
-// another believes it is the leader; a replica that is told to stop releases
+// The controller signs and writes only while this replica's last renewal is
+// younger than the renew deadline (renewalTracker), which is shorter than
+// the lease another replica must see expire before it takes over: a replica
+// paused past its lease stops signing when it resumes, before the elector
+// notices. The check and the write are two steps, so a pause between them
+// can still send one write; it carries the resource version read and so
+// conflicts if the new leader wrote first: no CSR gets two certificates.
+// Losing the lease ends the process. A replica that is told to stop releases
 // the lease at once so the next one takes over without waiting it out.
 //
 // done is closed once the controller (and the lease release) has finished.
-func runController(ctx context.Context, o *Options, kube kubernetes.Interface, cache *issuers.Cache, health *leaderelection.HealthzAdaptor, done chan<- struct{}) error {
+func runController(ctx context.Context, o *Options, kube kubernetes.Interface, cache *issuers.Cache, pipeline *issuance.Pipeline, health *leaderelection.HealthzAdaptor, done chan<- struct{}) error {
+	var leading func() bool // nil without leader election: always
 	start := func(ctx context.Context) {
 		factory := informers.NewSharedInformerFactory(kube, 0)
-		c, err := controller.New(kube, factory.Certificates().V1().CertificateSigningRequests(), cache, controller.Options{
-			ClusterResourceNamespace:    o.ClusterResourceNamespace,
-			Policy:                      o.signingPolicy(),
-			WriteCAAnnotation:           o.WriteCAAnnotation,
-			ClusterSignerReferenceCheck: o.ClusterSignerReferenceCheck,
-			Workers:                     o.Workers,
-			WaitingApprovalEventDelay:   o.WaitingApprovalEventDelay,
-			CertificateIssuedEvents:     o.CertificateIssuedEvents,
+		c, err := controller.New(kube, factory.Certificates().V1().CertificateSigningRequests(), cache, pipeline, controller.Options{
+			WriteCAAnnotation:         o.WriteCAAnnotation,
+			Workers:                   o.Workers,
+			WaitingApprovalEventDelay: o.WaitingApprovalEventDelay,
+			CertificateIssuedEvents:   o.CertificateIssuedEvents,
+			Leading:                   leading,
 		})
 		if err != nil {
 			klog.ErrorS(err, "Cannot build the CSR controller")
@@ -56,8 +63,10 @@ func runController(ctx context.Context, o *Options, kube kubernetes.Interface, c
 	if err != nil {
 		return fmt.Errorf("leader election lock: %w", err)
 	}
+	tracker := newRenewalTracker(lock, le.RenewDeadline.Duration, clock.RealClock{})
+	leading = tracker.Leading
 	elector, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
-		Lock:            lock,
+		Lock:            tracker,
 		LeaseDuration:   le.LeaseDuration.Duration,
 		RenewDeadline:   le.RenewDeadline.Duration,
 		RetryPeriod:     le.RetryPeriod.Duration,
