@@ -50,7 +50,10 @@ type Options struct {
 	// is asked before each signing and each write. Nil: always (no leader
 	// election).
 	Leading func() bool
-	Clock   clock.Clock
+	// SignerNames parses signer names: cert-manager's own and the external
+	// issuers'. The zero value knows cert-manager's only.
+	SignerNames wire.SignerNames
+	Clock       clock.Clock
 }
 
 // DefaultWorkers is how many CSRs the controller handles at once unless told.
@@ -67,6 +70,11 @@ type IssuerSource interface {
 // Pipeline decides what happens to a request (pkg/issuance).
 type Pipeline interface {
 	Issue(ctx context.Context, req *issuance.Request) (issuance.Outcome, error)
+	// Withdraw takes back what a backend left for a CSR denied or deleted.
+	Withdraw(ctx context.Context, ref issuers.Ref, obj issuance.Object) error
+	// OnChange registers a function called with a request whose wait may
+	// have ended (its CertificateRequest changed).
+	OnChange(func(issuance.Object))
 }
 
 // Controller signs approved CSRs for issuers.cert-manager.io/* and
@@ -87,6 +95,19 @@ type Controller struct {
 	// waitingApproval remembers which CSRs already got their one
 	// WaitingApproval event; entries go when the CSR is approved or deleted.
 	waitingApproval sync.Map
+	// lastWait remembers, by CSR UID, the last wait recorded as an event, so
+	// that a request re-driven while it still waits for the same thing gets
+	// one event, not one per re-drive; entries go with the CSR.
+	lastWait sync.Map
+	// deleted holds CSRs deleted while signet watched, by name, until
+	// whatever a backend left for them is withdrawn.
+	deleted sync.Map
+}
+
+// deletedCSR is what is left to know of a deleted CSR.
+type deletedCSR struct {
+	ref issuers.Ref
+	obj issuance.Object
 }
 
 const signerNameIndex = "signerName"
@@ -115,7 +136,7 @@ func New(kube kubernetes.Interface, csrInformer certinformers.CertificateSigning
 	inf := csrInformer.Informer()
 	// CSRs for other signers (kubelets', say) are kept as little more than a
 	// name: they are never read again, and there may be many.
-	if err := inf.SetTransform(slimCSR); err != nil {
+	if err := inf.SetTransform(c.slimCSR); err != nil {
 		return nil, err
 	}
 	if err := inf.AddIndexers(cache.Indexers{signerNameIndex: func(obj interface{}) ([]string, error) {
@@ -136,7 +157,7 @@ func New(kube kubernetes.Interface, csrInformer certinformers.CertificateSigning
 			if !ok {
 				return false
 			}
-			_, ours := wire.ParseSignerName(csr.Spec.SignerName)
+			_, ours := c.opts.SignerNames.Parse(csr.Spec.SignerName)
 			return ours
 		},
 		Handler: cache.ResourceEventHandlerFuncs{
@@ -159,8 +180,10 @@ func New(kube kubernetes.Interface, csrInformer certinformers.CertificateSigning
 	})
 	c.synced = inf.HasSynced
 	// A CSR waiting for its issuer, or for the issuer's CA Secret, is retried
-	// as soon as either changes.
+	// as soon as either changes; one waiting for its CertificateRequest, as
+	// soon as that changes.
 	source.OnChange(c.enqueueSigner)
+	pipeline.OnChange(c.enqueueRequest)
 	return c, nil
 }
 
@@ -178,6 +201,13 @@ func (c *Controller) onAddOrUpdate(obj interface{}) {
 	c.enqueue(obj)
 }
 
+// enqueueRequest requeues the CSR a backend says may be done waiting.
+func (c *Controller) enqueueRequest(obj issuance.Object) {
+	if obj.Kind == issuance.KindCertificateSigningRequest {
+		c.queue.Add(obj.Name)
+	}
+}
+
 func (c *Controller) enqueue(obj interface{}) {
 	key, err := cache.MetaNamespaceKeyFunc(obj)
 	if err != nil {
@@ -187,20 +217,29 @@ func (c *Controller) enqueue(obj interface{}) {
 	c.queue.Add(key)
 }
 
+// forget drops what the controller remembers of a deleted CSR, and queues
+// it once more so that sync withdraws what a backend left for it.
 func (c *Controller) forget(obj interface{}) {
 	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 		obj = d.Obj
 	}
-	if csr, ok := obj.(*certificatesv1.CertificateSigningRequest); ok {
-		c.waitingApproval.Delete(csr.UID)
-		c.csrs.OnDelete(csr)
+	csr, ok := obj.(*certificatesv1.CertificateSigningRequest)
+	if !ok {
+		return
+	}
+	c.waitingApproval.Delete(csr.UID)
+	c.lastWait.Delete(csr.UID)
+	c.csrs.OnDelete(csr)
+	if ref, ours := c.opts.SignerNames.Parse(csr.Spec.SignerName); ours {
+		c.deleted.Store(csr.Name, deletedCSR{ref: ref, obj: objectOf(csr)})
+		c.queue.Add(csr.Name)
 	}
 }
 
 // remember keeps what signet wrote, slimmed as the informer slims, until
 // the informer has it.
 func (c *Controller) remember(written *certificatesv1.CertificateSigningRequest) {
-	obj, _ := slimCSR(written)
+	obj, _ := c.slimCSR(written)
 	c.csrs.Mutation(obj)
 }
 
@@ -278,13 +317,13 @@ func (c *Controller) leading() bool { return c.opts.Leading == nil || c.opts.Lea
 
 // slimCSR strips managed fields from every CSR, and from CSRs for other
 // signers everything but what the filter and index read.
-func slimCSR(obj interface{}) (interface{}, error) {
+func (c *Controller) slimCSR(obj interface{}) (interface{}, error) {
 	csr, ok := obj.(*certificatesv1.CertificateSigningRequest)
 	if !ok {
 		return obj, nil
 	}
 	csr.ManagedFields = nil
-	if _, ours := wire.ParseSignerName(csr.Spec.SignerName); ours {
+	if _, ours := c.opts.SignerNames.Parse(csr.Spec.SignerName); ours {
 		return csr, nil
 	}
 	slim := &certificatesv1.CertificateSigningRequest{}

@@ -100,18 +100,19 @@ func TestSlimCSR(t *testing.T) {
 			Spec:       certificatesv1.CertificateSigningRequestSpec{SignerName: signer, Request: []byte("pem"), Username: "alice"},
 		}
 	}
-	obj, _ := slimCSR(full("kubernetes.io/kubelet-serving"))
+	c := &Controller{}
+	obj, _ := c.slimCSR(full("kubernetes.io/kubelet-serving"))
 	other := obj.(*certificatesv1.CertificateSigningRequest)
 	if other.Name != "c" || other.UID != "u" || other.ResourceVersion != "7" || other.Spec.SignerName != "kubernetes.io/kubelet-serving" ||
 		other.Spec.Request != nil || other.Spec.Username != "" || other.ManagedFields != nil {
 		t.Errorf("another signer's CSR kept as %+v", other)
 	}
-	obj, _ = slimCSR(full(refCA.SignerName()))
+	obj, _ = c.slimCSR(full(refCA.SignerName()))
 	ours := obj.(*certificatesv1.CertificateSigningRequest)
 	if string(ours.Spec.Request) != "pem" || ours.Spec.Username != "alice" || ours.ManagedFields != nil {
 		t.Errorf("signet's CSR kept as %+v", ours)
 	}
-	if obj, _ := slimCSR("not a CSR"); obj != "not a CSR" {
+	if obj, _ := c.slimCSR("not a CSR"); obj != "not a CSR" {
 		t.Errorf("a foreign object changed")
 	}
 }

@@ -25,20 +25,31 @@ var schemeForEvents = scheme.Scheme
 // by the change they wait for (approval, the issuer, its Secret).
 func (c *Controller) sync(ctx context.Context, key string) error {
 	obj, exists, err := c.csrs.GetByKey(key)
-	if err != nil || !exists {
+	if err != nil {
 		return err
 	}
-	csr := obj.(*certificatesv1.CertificateSigningRequest)
-	ref, ours := wire.ParseSignerName(csr.Spec.SignerName)
+	var csr *certificatesv1.CertificateSigningRequest
+	if exists {
+		csr = obj.(*certificatesv1.CertificateSigningRequest)
+	}
+	if err := c.withdrawDeleted(ctx, key, csr); err != nil || !exists {
+		return err
+	}
+	ref, ours := c.opts.SignerNames.Parse(csr.Spec.SignerName)
 	if !ours {
 		return nil
 	}
 	logger := klog.FromContext(ctx).WithValues("csr", csr.Name, "signer", csr.Spec.SignerName)
 
 	switch {
-	case csr.DeletionTimestamp != nil, len(csr.Status.Certificate) > 0,
-		hasCondition(csr, certificatesv1.CertificateFailed), hasCondition(csr, certificatesv1.CertificateDenied):
+	case csr.DeletionTimestamp != nil, hasCondition(csr, certificatesv1.CertificateDenied):
+		// Nothing is left behind for a CSR denied or going away.
 		c.waitingApproval.Delete(csr.UID)
+		c.lastWait.Delete(csr.UID)
+		return c.pipeline.Withdraw(ctx, ref, objectOf(csr))
+	case len(csr.Status.Certificate) > 0, hasCondition(csr, certificatesv1.CertificateFailed):
+		c.waitingApproval.Delete(csr.UID)
+		c.lastWait.Delete(csr.UID)
 		return nil
 	case !hasCondition(csr, certificatesv1.CertificateApproved):
 		c.noteWaitingApproval(key, csr)
@@ -57,7 +68,10 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	}
 	switch o := outcome.(type) {
 	case *issuance.Waiting:
-		c.recorder.Event(csr, corev1.EventTypeWarning, o.Reason, o.Message)
+		// One event per wait: a re-drive that finds the same wait is silent.
+		if prev, seen := c.lastWait.Swap(csr.UID, o.Reason+"\x00"+o.Message); !seen || prev != o.Reason+"\x00"+o.Message {
+			c.recorder.Event(csr, corev1.EventTypeWarning, o.Reason, o.Message)
+		}
 		observe(ref, typ, resultWaiting)
 		if o.Backoff {
 			return fmt.Errorf("%s: %s", o.Reason, o.Message)
@@ -80,11 +94,53 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	return fmt.Errorf("unexpected issuance outcome %T", outcome)
 }
 
+// withdrawDeleted withdraws what backends left for a CSR of this name that
+// was deleted (csr, if not nil, is the one there now, perhaps a new one).
+func (c *Controller) withdrawDeleted(ctx context.Context, name string, csr *certificatesv1.CertificateSigningRequest) error {
+	v, found := c.deleted.Load(name)
+	if !found {
+		return nil
+	}
+	gone := v.(deletedCSR)
+	if csr != nil && csr.UID == gone.obj.UID {
+		return nil // the delete was for this one and is not through yet
+	}
+	if err := c.pipeline.Withdraw(ctx, gone.ref, gone.obj); err != nil {
+		return err
+	}
+	c.deleted.CompareAndDelete(name, v)
+	return nil
+}
+
+func objectOf(csr *certificatesv1.CertificateSigningRequest) issuance.Object {
+	return issuance.Object{Kind: issuance.KindCertificateSigningRequest, Name: csr.Name, UID: csr.UID}
+}
+
+// maxApprovalText bounds the approval reason and message passed on to backends.
+const maxApprovalText = 512
+
+// approvalOf says how a CSR was approved: its Approved condition's reason
+// and message, for the records of the backends that pass approval on.
+func approvalOf(csr *certificatesv1.CertificateSigningRequest) string {
+	for _, cond := range csr.Status.Conditions {
+		if cond.Type != certificatesv1.CertificateApproved {
+			continue
+		}
+		s := strings.TrimSpace(cond.Reason + ": " + cond.Message)
+		if len(s) > maxApprovalText {
+			s = s[:maxApprovalText] + "..."
+		}
+		return strings.ToValidUTF8(s, "?")
+	}
+	return ""
+}
+
 // requestFor reads a CSR, annotations included, into a request to sign.
 func requestFor(csr *certificatesv1.CertificateSigningRequest, ref issuers.Ref) *issuance.Request {
 	asked, err := wire.ParseRequestAnnotations(csr.Annotations, csr.Spec.ExpirationSeconds)
 	req := &issuance.Request{
-		Object:               issuance.Object{Kind: "CertificateSigningRequest", Name: csr.Name, UID: csr.UID},
+		Object:               objectOf(csr),
+		Approval:             approvalOf(csr),
 		Signer:               ref,
 		PKCS10:               csr.Spec.Request,
 		Usages:               usageStrings(csr.Spec.Usages),

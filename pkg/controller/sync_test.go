@@ -17,7 +17,9 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	dynamicfake "k8s.io/client-go/dynamic/fake"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes/fake"
 	clienttesting "k8s.io/client-go/testing"
@@ -29,6 +31,7 @@ import (
 	"github.com/signet-dev/signet/internal/testpki"
 	"github.com/signet-dev/signet/pkg/issuance"
 	"github.com/signet-dev/signet/pkg/issuance/backends"
+	"github.com/signet-dev/signet/pkg/issuance/certificaterequest"
 	"github.com/signet-dev/signet/pkg/issuers"
 	"github.com/signet-dev/signet/pkg/signers"
 	"github.com/signet-dev/signet/pkg/wire"
@@ -40,6 +43,7 @@ var (
 	refClusterCA = issuers.Ref{Kind: issuers.KindClusterIssuer, Name: "cluster-ca"}
 	refSelf      = issuers.Ref{Kind: issuers.KindIssuer, Namespace: "ns", Name: "self"}
 	refVault     = issuers.Ref{Kind: issuers.KindIssuer, Namespace: "ns", Name: "vault"}
+	refVaultUp   = issuers.Ref{Kind: issuers.KindIssuer, Namespace: "ns", Name: "vault-up"} // cert-manager reports it Ready
 	refNoSecret  = issuers.Ref{Kind: issuers.KindIssuer, Namespace: "ns", Name: "no-secret"}
 	refExpired   = issuers.Ref{Kind: issuers.KindIssuer, Namespace: "ns", Name: "expired"}
 	refExpiring  = issuers.Ref{Kind: issuers.KindIssuer, Namespace: "ns", Name: "expiring"} // judged ready, expired since
@@ -56,6 +60,7 @@ type fixture struct {
 	ctrl     *Controller
 	events   *record.FakeRecorder
 	informer cache.SharedIndexInformer
+	dyn      *dynamicfake.FakeDynamicClient // CertificateRequests
 	clock    *clocktesting.FakeClock
 	root     *testpki.CA
 	key      crypto.Signer // the requesters' key, also in Secret ns/app-key
@@ -74,6 +79,7 @@ func newFixture(t *testing.T, opts Options, policy issuance.Policy) *fixture {
 		issuancetest.CAState(t, refExpiring, expiring),
 		issuancetest.SelfSignedState(refSelf),
 		issuancetest.NotReady(refVault, issuers.TypeVault, issuers.ReasonPending, "waiting for cert-manager to report Issuer ns/vault Ready"),
+		&issuers.State{Issuer: &issuers.Issuer{Ref: refVaultUp, Type: issuers.TypeVault, ObjectKind: "Issuer"}, Ready: true, Reason: issuers.ReasonReady},
 		issuancetest.NotReady(refNoSecret, issuers.TypeCA, issuers.ReasonSecretNotFound, "CA Secret ns/s not found"),
 		issuancetest.NotReady(refExpired, issuers.TypeCA, issuers.ReasonCAExpired, "CA certificate expired"),
 	)
@@ -118,8 +124,11 @@ func newFixture(t *testing.T, opts Options, policy issuance.Policy) *fixture {
 			return l
 		}
 	}
+	f.dyn = dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(),
+		map[schema.GroupVersionResource]string{certificaterequest.GVR: "CertificateRequestList"})
 	pipeline := issuance.New(f.source,
-		backends.New(issuance.Deps{Secrets: issuance.NewSecretGetter(f.kube), ClusterResourceNamespace: "cert-manager"}),
+		backends.New(issuance.Deps{Secrets: issuance.NewSecretGetter(f.kube), ClusterResourceNamespace: "cert-manager",
+			Dynamic: f.dyn, Context: t.Context(), CertificateRequests: issuance.CertificateRequestOptions{Namespace: "signet-system"}}),
 		policy, issuance.NewReferenceChecker(f.kube), f.clock)
 	factory := informers.NewSharedInformerFactory(f.kube, 0)
 	csrInformer := factory.Certificates().V1().CertificateSigningRequests()
@@ -181,7 +190,7 @@ func (f *fixture) addCSR(name, signer string, opts ...csrOption) *certificatesv1
 	if err := f.kube.Tracker().Add(csr.DeepCopy()); err != nil {
 		f.t.Fatal(err)
 	}
-	obj, _ := slimCSR(csr.DeepCopy())
+	obj, _ := f.ctrl.slimCSR(csr.DeepCopy())
 	if err := f.informer.GetIndexer().Add(obj); err != nil {
 		f.t.Fatal(err)
 	}
@@ -264,7 +273,8 @@ func TestSync(t *testing.T) {
 		{desc: "not approved, just created", signer: refCA.SignerName(), options: Options{WaitingApprovalEventDelay: time.Minute}},
 		{desc: "not approved for longer than the delay", signer: refCA.SignerName(), wantEvent: "Normal WaitingApproval"},
 		{desc: "issuer not found", signer: refMissing.SignerName(), opts: []csrOption{approved}, wantEvent: "Warning IssuerNotFound"},
-		{desc: "issuer type not supported", signer: refVault.SignerName(), opts: []csrOption{approved}, wantEvent: "Warning IssuerTypeNotSupported"},
+		{desc: "Vault issuer cert-manager has not reported Ready", signer: refVault.SignerName(), opts: []csrOption{approved}, wantSARs: 1, wantEvent: "Warning IssuerNotReady"},
+		{desc: "Vault issuer: waits for its CertificateRequest", signer: refVaultUp.SignerName(), opts: []csrOption{approved}, wantSARs: 1, wantEvent: "Warning CertificateRequestPending"},
 		{desc: "CA Secret missing", signer: refNoSecret.SignerName(), opts: []csrOption{approved}, wantSARs: 1, wantEvent: "Warning SecretMissing"},
 		{desc: "CA expired", signer: refExpired.SignerName(), opts: []csrOption{approved}, wantSARs: 1, wantEvent: "Warning IssuerNotReady"},
 		{desc: "CA expired since judged ready: backoff", signer: refExpiring.SignerName(), opts: []csrOption{approved}, wantSARs: 1,

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
 
 	"github.com/signet-dev/signet/pkg/issuers"
 	"github.com/signet-dev/signet/pkg/signers"
@@ -41,11 +42,21 @@ type Request struct {
 	// own authorization is the whole check (the sign subresource: permission
 	// to create it is the approval).
 	Requester *Requester
+	// Approval says who or what approved the request, for backends that pass
+	// the approval on (the CertificateRequest backend writes it into the
+	// Approved condition it sets).
+	Approval string
 	// Malformed is what the edge could not read (a request-duration
 	// annotation that is not a duration). The request fails with it where
 	// the request itself is checked: after the issuer, as cert-manager orders it.
 	Malformed *Failed
 }
+
+// Kinds of request objects, one per edge.
+const (
+	KindCertificateSigningRequest = "CertificateSigningRequest"
+	KindSigningRequest            = "SigningRequest"
+)
 
 // Object names a request object at its edge.
 type Object struct {
@@ -125,6 +136,10 @@ const (
 	// WaitRequestSecret: a Secret the request names (a SelfSigned
 	// requester's private key) is missing or unreadable.
 	WaitRequestSecret
+	// WaitCertificateRequest: another controller (cert-manager, an external
+	// issuer's) has the request as a CertificateRequest and has not answered
+	// yet; the CertificateRequest's changes re-drive the request (Notifier).
+	WaitCertificateRequest
 )
 
 // Backend signs with one type of cert-manager issuer. Each is one package
@@ -140,6 +155,19 @@ type Backend interface {
 	Issue(ctx context.Context, req *Request, tmpl *signers.Template, issuer *issuers.State, now time.Time) (Outcome, error)
 }
 
+// Withdrawer is a Backend that leaves something behind for a request (a
+// CertificateRequest) and takes it away when the request is denied or deleted.
+type Withdrawer interface {
+	// Withdraw removes what the backend made for obj at issuer, if anything.
+	Withdraw(ctx context.Context, obj Object, issuer *issuers.State) error
+}
+
+// Notifier is a Backend whose Waiting outcomes end on a change it sees; it
+// tells the edges which request to drive again.
+type Notifier interface {
+	OnChange(func(Object))
+}
+
 // Deps is what backends are built from.
 type Deps struct {
 	// Secrets reads Secrets that requests name (SelfSigned private keys).
@@ -147,6 +175,26 @@ type Deps struct {
 	// ClusterResourceNamespace holds the Secrets of ClusterIssuers, and the
 	// private keys that requests to SelfSigned ClusterIssuers name.
 	ClusterResourceNamespace string
+	// Dynamic reads and writes the objects a backend works through
+	// (cert-manager CertificateRequests).
+	Dynamic dynamic.Interface
+	// Context bounds what backends run in the background (caches); the
+	// process's lifetime.
+	Context context.Context
+	// CertificateRequests configures the backend that signs through
+	// cert-manager CertificateRequests.
+	CertificateRequests CertificateRequestOptions
+}
+
+// CertificateRequestOptions configure the CertificateRequest backend.
+type CertificateRequestOptions struct {
+	// Namespace holds the CertificateRequests of ClusterIssuers (an Issuer's
+	// are in its own namespace).
+	Namespace string
+	// ExternalApproval leaves approving CertificateRequests to another
+	// approver (approver-policy); otherwise signet approves each one, the
+	// request's own approval being the decision.
+	ExternalApproval bool
 }
 
 // SecretReader reads one Secret's data. Today a GET (NewSecretGetter); the

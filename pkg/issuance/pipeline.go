@@ -97,6 +97,32 @@ func (p *Pipeline) Issue(ctx context.Context, req *Request) (Outcome, error) {
 	return backend.Issue(ctx, req, tmpl, state, now)
 }
 
+// Withdraw takes back what a backend left for a request that is denied or
+// deleted (a CertificateRequest). Only the backend of the issuer's type is
+// asked: the others have nothing for it, and need start nothing to say so.
+func (p *Pipeline) Withdraw(ctx context.Context, ref issuers.Ref, obj Object) error {
+	state, found := p.source.Get(ref)
+	if !found {
+		return nil
+	}
+	if w, ok := p.backends[state.Issuer.Type].(Withdrawer); ok {
+		return w.Withdraw(ctx, obj, state)
+	}
+	return nil
+}
+
+// OnChange registers f with every backend that re-drives requests (Notifier):
+// f is called with a request whose Waiting may have ended.
+func (p *Pipeline) OnChange(f func(Object)) {
+	seen := map[Notifier]bool{}
+	for _, b := range p.backends {
+		if n, ok := b.(Notifier); ok && !seen[n] {
+			seen[n] = true
+			n.OnChange(f)
+		}
+	}
+}
+
 func notSupported(state *issuers.State) *Waiting {
 	return &Waiting{For: WaitIssuerNotSupported, Reason: wire.ReasonIssuerNotSupported,
 		Message: fmt.Sprintf("signet does not sign with %s issuers (%s)", state.Issuer.Type, state.Issuer.Ref)}

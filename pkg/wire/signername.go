@@ -12,16 +12,25 @@ const (
 
 // IssuerRef identifies one issuer. Namespace is empty for a ClusterIssuer.
 type IssuerRef struct {
-	Kind      IssuerKind
+	// Kind is the issuer's scope: KindIssuer (namespaced) or
+	// KindClusterIssuer (cluster-scoped), for external issuers too.
+	Kind IssuerKind
+	// External is the <resource>.<group> of an external issuer
+	// (awspcaissuers.awspca.cert-manager.io); empty for cert-manager's own.
+	External  string
 	Namespace string
 	Name      string
 }
 
 func (r IssuerRef) String() string {
-	if r.Kind == KindClusterIssuer {
-		return "ClusterIssuer " + r.Name
+	kind := string(r.Kind)
+	if r.External != "" {
+		kind = r.External
 	}
-	return "Issuer " + r.Namespace + "/" + r.Name
+	if r.Kind == KindClusterIssuer {
+		return kind + " " + r.Name
+	}
+	return kind + " " + r.Namespace + "/" + r.Name
 }
 
 // Signer name prefixes: spec.signerName of a CSR is
@@ -33,6 +42,12 @@ const (
 
 // SignerName is the CSR spec.signerName that selects this issuer.
 func (r IssuerRef) SignerName() string {
+	if r.External != "" {
+		if r.Kind == KindClusterIssuer {
+			return r.External + "/" + r.Name
+		}
+		return r.External + "/" + r.Namespace + "." + r.Name
+	}
 	if r.Kind == KindClusterIssuer {
 		return clusterIssuersType + "." + Group + "/" + r.Name
 	}

@@ -8,10 +8,10 @@ func TestParseSignerName(t *testing.T) {
 		want   IssuerRef
 		wantOK bool
 	}{
-		{"issuers.cert-manager.io/sandbox.my-issuer", IssuerRef{KindIssuer, "sandbox", "my-issuer"}, true},
-		{"issuers.cert-manager.io/sandbox.name.with.dots", IssuerRef{KindIssuer, "sandbox", "name.with.dots"}, true},
-		{"clusterissuers.cert-manager.io/my-ca", IssuerRef{KindClusterIssuer, "", "my-ca"}, true},
-		{"clusterissuers.cert-manager.io/name.with.dots", IssuerRef{KindClusterIssuer, "", "name.with.dots"}, true},
+		{"issuers.cert-manager.io/sandbox.my-issuer", IssuerRef{Kind: KindIssuer, Namespace: "sandbox", Name: "my-issuer"}, true},
+		{"issuers.cert-manager.io/sandbox.name.with.dots", IssuerRef{Kind: KindIssuer, Namespace: "sandbox", Name: "name.with.dots"}, true},
+		{"clusterissuers.cert-manager.io/my-ca", IssuerRef{Kind: KindClusterIssuer, Namespace: "", Name: "my-ca"}, true},
+		{"clusterissuers.cert-manager.io/name.with.dots", IssuerRef{Kind: KindClusterIssuer, Namespace: "", Name: "name.with.dots"}, true},
 		{"issuers.cert-manager.io/no-dot", IssuerRef{}, false},
 		{"issuers.cert-manager.io/.name", IssuerRef{}, false},
 		{"issuers.cert-manager.io/ns.", IssuerRef{}, false},

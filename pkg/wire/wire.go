@@ -77,6 +77,24 @@ const (
 	// ReasonErrorKeyMatch: a SelfSigned issuer's private key is not the key of the request.
 	ReasonErrorKeyMatch = "ErrorKeyMatch"
 
+	// Issuers signet signs with through cert-manager CertificateRequests.
+	// ReasonCertificateRequestPending (an event): the CertificateRequest
+	// waits for approval or for its issuer.
+	ReasonCertificateRequestPending = "CertificateRequestPending"
+	// Failed reasons copied from the CertificateRequest, by cert-manager's
+	// names: its Ready reasons Failed and Denied, its condition InvalidRequest,
+	// and DecodeError for a certificate that does not parse.
+	ReasonFailed         = "Failed"
+	ReasonDenied         = "Denied"
+	ReasonInvalidRequest = "InvalidRequest"
+	ReasonDecodeError    = "DecodeError"
+	// ReasonCertificateKeyMismatch: the CertificateRequest's certificate is
+	// not for the requested key.
+	ReasonCertificateKeyMismatch = "CertificateKeyMismatch"
+	// ReasonCertificateRequestConflict: an object of the CertificateRequest's
+	// name exists that signet did not make for this request.
+	ReasonCertificateRequestConflict = "CertificateRequestConflict"
+
 	// ReasonIssued is the (opt-in) event on an issued CSR.
 	ReasonIssued = "CertificateIssued"
 )

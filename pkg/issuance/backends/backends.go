@@ -6,20 +6,30 @@ package backends
 import (
 	"github.com/signet-dev/signet/pkg/issuance"
 	"github.com/signet-dev/signet/pkg/issuance/ca"
+	"github.com/signet-dev/signet/pkg/issuance/certificaterequest"
 	"github.com/signet-dev/signet/pkg/issuance/selfsigned"
 	"github.com/signet-dev/signet/pkg/issuers"
 )
 
-var table = map[issuers.Type]func(issuance.Deps) issuance.Backend{
-	issuers.TypeCA:         ca.New,
-	issuers.TypeSelfSigned: selfsigned.New,
+// table: the issuer types each backend signs with, and its constructor.
+var table = []struct {
+	types []issuers.Type
+	new   func(issuance.Deps) issuance.Backend
+}{
+	{[]issuers.Type{issuers.TypeCA}, ca.New},
+	{[]issuers.Type{issuers.TypeSelfSigned}, selfsigned.New},
+	{certificaterequest.Types, certificaterequest.New},
 }
 
-// New builds every backend from deps.
+// New builds every backend from deps, once each, and maps each issuer type
+// to its backend.
 func New(deps issuance.Deps) map[issuers.Type]issuance.Backend {
-	out := make(map[issuers.Type]issuance.Backend, len(table))
-	for typ, newBackend := range table {
-		out[typ] = newBackend(deps)
+	out := map[issuers.Type]issuance.Backend{}
+	for _, entry := range table {
+		b := entry.new(deps)
+		for _, typ := range entry.types {
+			out[typ] = b
+		}
 	}
 	return out
 }
