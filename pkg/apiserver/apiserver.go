@@ -6,6 +6,7 @@ package apiserver
 import (
 	"fmt"
 	"net/http"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -22,6 +23,7 @@ import (
 	"github.com/signet-dev/signet/pkg/registry/certmanager/clustersigner"
 	"github.com/signet-dev/signet/pkg/registry/certmanager/sign"
 	"github.com/signet-dev/signet/pkg/registry/certmanager/signer"
+	"github.com/signet-dev/signet/pkg/wire"
 )
 
 var (
@@ -52,6 +54,11 @@ type ExtraConfig struct {
 	// Issuance is the pipeline the sign subresource hands requests to, the
 	// same one the CSR controller uses.
 	Issuance sign.Issuer
+	// SignerNames knows the external issuers served as signers.
+	SignerNames wire.SignerNames
+	// SignTimeout bounds how long the sign subresource waits for an issuer
+	// that signs through cert-manager (sign.DefaultTimeout if 0).
+	SignTimeout time.Duration
 }
 
 // Config is the whole server configuration.
@@ -91,15 +98,17 @@ func (c completedConfig) New() (*Server, error) {
 		return nil, err
 	}
 
-	verbs := newReferenceVerbManager(gs.AggregatedDiscoveryGroupManager, certmanager.GroupName, "signers", "clustersigners")
+	verbs := newRBACVerbManager(gs.AggregatedDiscoveryGroupManager, certmanager.GroupName, "signers", "clustersigners")
 	gs.AggregatedDiscoveryGroupManager = verbs
 
+	names := c.ExtraConfig.SignerNames
+	signOpts := sign.Options{Names: names, Timeout: c.ExtraConfig.SignTimeout}
 	apiGroupInfo := genericapiserver.NewDefaultAPIGroupInfo(certmanager.GroupName, Scheme, metav1.ParameterCodec, Codecs)
 	apiGroupInfo.VersionedResourcesStorageMap[v1alpha1.SchemeGroupVersion.Version] = map[string]rest.Storage{
-		"signers":             signer.NewREST(c.ExtraConfig.Issuers),
-		"signers/sign":        sign.NewREST(issuers.KindIssuer, c.ExtraConfig.Issuance),
-		"clustersigners":      clustersigner.NewREST(c.ExtraConfig.Issuers),
-		"clustersigners/sign": sign.NewREST(issuers.KindClusterIssuer, c.ExtraConfig.Issuance),
+		"signers":             signer.NewREST(c.ExtraConfig.Issuers, names),
+		"signers/sign":        sign.NewREST(issuers.KindIssuer, c.ExtraConfig.Issuance, signOpts),
+		"clustersigners":      clustersigner.NewREST(c.ExtraConfig.Issuers, names),
+		"clustersigners/sign": sign.NewREST(issuers.KindClusterIssuer, c.ExtraConfig.Issuance, signOpts),
 	}
 	if err := gs.InstallAPIGroup(&apiGroupInfo); err != nil {
 		return nil, err

@@ -17,12 +17,12 @@ import (
 	"github.com/signet-dev/signet/pkg/wire"
 )
 
-// referenceVerbManager adds the reference verb to the listed resources of one
-// group. k8s.io/apiserver derives verbs from the storage's interfaces and has
+// rbacVerbManager adds the RBAC-only verbs (wire.RBACVerbs: reference,
+// approve) to the listed resources of one group. k8s.io/apiserver derives verbs from the storage's interfaces and has
 // no hook for extra ones, so this wraps the aggregated discovery manager (the
 // /apis document) and remembers the result to rebuild the legacy
 // /apis/<group>/<version> document the same way.
-type referenceVerbManager struct {
+type rbacVerbManager struct {
 	discoveryendpoint.ResourceManager
 	group     string
 	resources []string
@@ -31,17 +31,23 @@ type referenceVerbManager struct {
 	versions map[string][]apidiscoveryv2.APIResourceDiscovery
 }
 
-func newReferenceVerbManager(inner discoveryendpoint.ResourceManager, group string, resources ...string) *referenceVerbManager {
-	return &referenceVerbManager{ResourceManager: inner, group: group, resources: resources, versions: map[string][]apidiscoveryv2.APIResourceDiscovery{}}
+func newRBACVerbManager(inner discoveryendpoint.ResourceManager, group string, resources ...string) *rbacVerbManager {
+	return &rbacVerbManager{ResourceManager: inner, group: group, resources: resources, versions: map[string][]apidiscoveryv2.APIResourceDiscovery{}}
 }
 
-func (m *referenceVerbManager) AddGroupVersion(group string, v apidiscoveryv2.APIVersionDiscovery) {
+func (m *rbacVerbManager) AddGroupVersion(group string, v apidiscoveryv2.APIVersionDiscovery) {
 	if group == m.group {
 		v.Resources = slices.Clone(v.Resources)
 		for i := range v.Resources {
 			r := &v.Resources[i]
-			if slices.Contains(m.resources, r.Resource) && !slices.Contains(r.Verbs, wire.ReferenceVerb) {
-				r.Verbs = append(slices.Clone(r.Verbs), wire.ReferenceVerb)
+			if !slices.Contains(m.resources, r.Resource) {
+				continue
+			}
+			r.Verbs = slices.Clone(r.Verbs)
+			for _, verb := range wire.RBACVerbs {
+				if !slices.Contains(r.Verbs, verb) {
+					r.Verbs = append(r.Verbs, verb)
+				}
 			}
 		}
 		m.mu.Lock()
@@ -53,7 +59,7 @@ func (m *referenceVerbManager) AddGroupVersion(group string, v apidiscoveryv2.AP
 
 // installLegacy replaces the GET handler of /apis/<group>/<version> for every
 // version seen, so that it lists the same verbs as aggregated discovery.
-func (m *referenceVerbManager) installLegacy(container *restful.Container, serializer runtime.NegotiatedSerializer) error {
+func (m *rbacVerbManager) installLegacy(container *restful.Container, serializer runtime.NegotiatedSerializer) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if len(m.versions) == 0 {

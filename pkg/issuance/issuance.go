@@ -42,6 +42,9 @@ type Request struct {
 	// own authorization is the whole check (the sign subresource: permission
 	// to create it is the approval).
 	Requester *Requester
+	// Synchronous: the edge answers in the request itself (the sign
+	// subresource), so a backend that cannot answer within seconds refuses.
+	Synchronous bool
 	// Approval says who or what approved the request, for backends that pass
 	// the approval on (the CertificateRequest backend writes it into the
 	// Approved condition it sets).

@@ -77,6 +77,9 @@ type Options struct {
 	// ValidityCheckPeriod is how often CA validity is checked against the clock.
 	ValidityCheckPeriod time.Duration
 	Clock               clock.WithTicker
+	// External are the external issuer resources to read besides
+	// cert-manager's Issuers and ClusterIssuers (--external-issuer).
+	External []ExternalResource
 	// SigningPolicy is the policy certificates are signed with: CA signers
 	// whose CA ends within its default grant say so (State.CAExpiry).
 	SigningPolicy CAExpiryPolicy
@@ -152,15 +155,16 @@ func New(dyn dynamic.Interface, kube kubernetes.Interface, opts Options) *Cache 
 	return c
 }
 
-func (c *Cache) newIssuerInformer(gvr schema.GroupVersionResource) (cache.SharedIndexInformer, cache.ResourceEventHandlerRegistration, error) {
+// newIssuerInformer watches one issuer resource; convert reads its objects.
+func (c *Cache) newIssuerInformer(gvr schema.GroupVersionResource, convert func(*unstructured.Unstructured) (*Issuer, error)) (cache.SharedIndexInformer, cache.ResourceEventHandlerRegistration, error) {
 	inf := dynamicinformer.NewFilteredDynamicInformer(c.dyn, gvr, metav1.NamespaceAll, 0, cache.Indexers{}, nil).Informer()
 	if err := inf.SetTransform(slimIssuer); err != nil {
 		return nil, nil, fmt.Errorf("%s informer: %w", gvr.Resource, err)
 	}
 	reg, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    c.onIssuer,
-		UpdateFunc: func(_, obj interface{}) { c.onIssuer(obj) },
-		DeleteFunc: c.onIssuerDelete,
+		AddFunc:    func(obj interface{}) { c.onIssuer(obj, convert) },
+		UpdateFunc: func(_, obj interface{}) { c.onIssuer(obj, convert) },
+		DeleteFunc: func(obj interface{}) { c.onIssuerDelete(obj, convert) },
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s informer: %w", gvr.Resource, err)
@@ -176,24 +180,39 @@ func (c *Cache) Start(ctx context.Context) error {
 	if c.informers != nil {
 		return errors.New("issuers cache already started")
 	}
-	issuerInf, issuerReg, err := c.newIssuerInformer(IssuerGVR)
-	if err != nil {
-		return err
+	type source struct {
+		gvr     schema.GroupVersionResource
+		convert func(*unstructured.Unstructured) (*Issuer, error)
 	}
-	clusterInf, clusterReg, err := c.newIssuerInformer(ClusterIssuerGVR)
-	if err != nil {
-		return err
+	sources := []source{{IssuerGVR, FromUnstructured}, {ClusterIssuerGVR, FromUnstructured}}
+	for _, e := range c.opts.External {
+		sources = append(sources, source{e.GVR, func(u *unstructured.Unstructured) (*Issuer, error) { return FromExternal(u, e), nil }})
+	}
+	var regs []cache.ResourceEventHandlerRegistration
+	for _, s := range sources {
+		inf, reg, err := c.newIssuerInformer(s.gvr, s.convert)
+		if err != nil {
+			return err
+		}
+		c.informers = append(c.informers, inf)
+		regs = append(regs, reg)
 	}
 	feed := newSecretFeed(c.opts.SecretMetadata, c.kube, c.secrets)
-	c.informers = []cache.SharedIndexInformer{issuerInf, clusterInf}
 	// An informer has synced once it has handed every listed issuer to its
 	// handlers; the registrations have synced once the handlers have run.
+	informers := c.informers
 	issuersSynced := func() bool {
-		return issuerInf.HasSynced() && clusterInf.HasSynced() && issuerReg.HasSynced() && clusterReg.HasSynced()
+		for i, inf := range informers {
+			if !inf.HasSynced() || !regs[i].HasSynced() {
+				return false
+			}
+		}
+		return true
 	}
 	c.issuersSynced.Store(&issuersSynced)
-	go issuerInf.RunWithContext(ctx)
-	go clusterInf.RunWithContext(ctx)
+	for _, inf := range informers {
+		go inf.RunWithContext(ctx)
+	}
 	// The Secret list starts once every issuer has registered the Secret it
 	// reads: it then says which exist and at which version, so a missing one
 	// costs no request and the others are read from kube-apiserver's cache.
@@ -256,7 +275,7 @@ func (c *Cache) List(kind Kind, namespace string) ([]*State, uint64) {
 		if a.Namespace != b.Namespace {
 			return a.Namespace < b.Namespace
 		}
-		return a.Name < b.Name
+		return a.ObjectName() < b.ObjectName()
 	})
 	return out, rv
 }
@@ -279,12 +298,12 @@ func (c *Cache) secretKeyFor(iss *Issuer) (SecretKey, bool) {
 	return SecretKey{Namespace: ns, Name: iss.CA.SecretName}, true
 }
 
-func (c *Cache) onIssuer(obj interface{}) {
+func (c *Cache) onIssuer(obj interface{}, convert func(*unstructured.Unstructured) (*Issuer, error)) {
 	u, ok := obj.(*unstructured.Unstructured)
 	if !ok {
 		return
 	}
-	iss, err := FromUnstructured(u)
+	iss, err := convert(u)
 	if err != nil {
 		klog.ErrorS(err, "Ignoring object from the issuer informers")
 		return
@@ -310,7 +329,7 @@ func (c *Cache) onIssuer(obj interface{}) {
 	notify()
 }
 
-func (c *Cache) onIssuerDelete(obj interface{}) {
+func (c *Cache) onIssuerDelete(obj interface{}, convert func(*unstructured.Unstructured) (*Issuer, error)) {
 	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 		obj = d.Obj
 	}
@@ -318,10 +337,11 @@ func (c *Cache) onIssuerDelete(obj interface{}) {
 	if !ok {
 		return
 	}
-	ref := Ref{Kind: Kind(u.GetKind()), Namespace: u.GetNamespace(), Name: u.GetName()}
-	if ref.Kind == KindClusterIssuer {
-		ref.Namespace = ""
+	iss, err := convert(u)
+	if err != nil {
+		return
 	}
+	ref := iss.Ref
 	c.mu.Lock()
 	if old := c.issuers[ref]; old != nil {
 		if key, ok := c.secretKeyFor(old); ok {

@@ -570,14 +570,14 @@ func TestIssuerSpecChangesAndBadObjects(t *testing.T) {
 	}
 
 	// Objects that are not issuers are ignored, and a tombstone is a delete.
-	f.cache.onIssuer("not an object")
-	f.cache.onIssuer(&unstructured.Unstructured{Object: map[string]interface{}{"kind": "Pod", "metadata": map[string]interface{}{"name": "p"}}})
-	f.cache.onIssuerDelete("not an object")
-	f.cache.onIssuerDelete(cache.DeletedFinalStateUnknown{Key: "team/x", Obj: issuerFixture("team", "x", nil)})
+	f.cache.onIssuer("not an object", FromUnstructured)
+	f.cache.onIssuer(&unstructured.Unstructured{Object: map[string]interface{}{"kind": "Pod", "metadata": map[string]interface{}{"name": "p"}}}, FromUnstructured)
+	f.cache.onIssuerDelete("not an object", FromUnstructured)
+	f.cache.onIssuerDelete(cache.DeletedFinalStateUnknown{Key: "team/x", Obj: issuerFixture("team", "x", nil)}, FromUnstructured)
 	if _, ok := f.cache.Get(ref); ok {
 		t.Error("a tombstone did not delete the issuer")
 	}
-	f.cache.onIssuerDelete(issuerFixture("", "never-seen", nil)) // nothing to delete
+	f.cache.onIssuerDelete(issuerFixture("", "never-seen", nil), FromUnstructured) // nothing to delete
 }
 
 // A Vault Issuer is ready when cert-manager says so in its status, and stops

@@ -16,7 +16,7 @@ func historyCache(historySize, watchBuffer int) *Cache {
 }
 
 func addSelfSigned(c *Cache, name string) {
-	c.onIssuer(issuerFixture("team", name, map[string]interface{}{"selfSigned": map[string]interface{}{}}))
+	c.onIssuer(issuerFixture("team", name, map[string]interface{}{"selfSigned": map[string]interface{}{}}), FromUnstructured)
 }
 
 func eventNames(events []Event) []string {
@@ -35,10 +35,10 @@ func TestResourceVersionsStartAtTheProcessStartAndIncrease(t *testing.T) {
 	}
 	addSelfSigned(c, "a")
 	addSelfSigned(c, "b")
-	c.onIssuerDelete(issuerFixture("team", "b", nil))
+	c.onIssuerDelete(issuerFixture("team", "b", nil), FromUnstructured)
 	// Nothing a reader sees changes: no new version.
 	c.recheckValidity()
-	c.onIssuerDelete(issuerFixture("team", "b", nil))
+	c.onIssuerDelete(issuerFixture("team", "b", nil), FromUnstructured)
 	if got := c.ResourceVersion(); got != start+3 {
 		t.Errorf("after 2 adds and a delete: %d, want %d", got, start+3)
 	}
@@ -84,7 +84,7 @@ func TestWatchResumesFromHistoryAndExpiresOnceItWraps(t *testing.T) {
 	}
 
 	// Live events follow the backlog.
-	c.onIssuerDelete(issuerFixture("team", "i1", nil))
+	c.onIssuerDelete(issuerFixture("team", "i1", nil), FromUnstructured)
 	e := <-w.Events
 	if e.Type != watch.Deleted || e.State.Issuer.Name != "i1" || e.Prev == nil || e.State.ResourceVersion != start+5 {
 		t.Errorf("live event %+v", e)

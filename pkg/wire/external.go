@@ -113,6 +113,23 @@ func (n SignerNames) Parse(signerName string) (IssuerRef, bool) {
 	return IssuerRef{Kind: KindIssuer, External: left, Namespace: ns, Name: name}, true
 }
 
+// ObjectRefs are the issuers a signer object of this kind, namespace and
+// name may show (IssuerRef.ObjectName): an external issuer's when the name
+// starts with one of n's resources of that scope and a dot, then the
+// cert-manager issuer of that name (an Issuer may be named so, too).
+func (n SignerNames) ObjectRefs(kind IssuerKind, namespace, objectName string) []IssuerRef {
+	var refs []IssuerRef
+	for resource, k := range n.external {
+		if k != kind {
+			continue
+		}
+		if name, found := strings.CutPrefix(objectName, resource+"."); found && name != "" {
+			refs = append(refs, IssuerRef{Kind: kind, External: resource, Namespace: namespace, Name: name})
+		}
+	}
+	return append(refs, IssuerRef{Kind: kind, Namespace: namespace, Name: objectName})
+}
+
 // External lists the external issuers n knows, in no particular order.
 func (n SignerNames) External() []ExternalIssuer {
 	out := make([]ExternalIssuer, 0, len(n.external))

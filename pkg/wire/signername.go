@@ -33,6 +33,17 @@ func (r IssuerRef) String() string {
 	return kind + " " + r.Namespace + "/" + r.Name
 }
 
+// ObjectName is the name of the signer object (signers, clustersigners) that
+// shows this issuer: the issuer's name; for an external issuer,
+// <resource>.<group>.<name>, so that it is told apart from an Issuer of the
+// same name.
+func (r IssuerRef) ObjectName() string {
+	if r.External != "" {
+		return r.External + "." + r.Name
+	}
+	return r.Name
+}
+
 // Signer name prefixes: spec.signerName of a CSR is
 // issuers.cert-manager.io/<namespace>.<name> or clusterissuers.cert-manager.io/<name>.
 const (

@@ -17,6 +17,17 @@ const Group = "cert-manager.io"
 // that discovery lists with that verb.
 const ReferenceVerb = "reference"
 
+// ApproveVerb is the RBAC verb cert-manager requires, on
+// signers.cert-manager.io with the signer name as resource name
+// (issuers.cert-manager.io/<namespace>.<name>, clusterissuers.cert-manager.io/<name>,
+// or <resource>.<group>/... for an external issuer), of whoever approves a
+// CertificateRequest; signet approves the CertificateRequests it creates.
+const ApproveVerb = "approve"
+
+// RBACVerbs are the verbs discovery lists for signers and clustersigners
+// besides get, list and watch: no request serves them; RBAC rules grant them.
+var RBACVerbs = []string{ReferenceVerb, ApproveVerb}
+
 // EventSource is the component signet's events name as their source.
 const EventSource = "signet"
 
@@ -91,6 +102,9 @@ const (
 	// ReasonCertificateKeyMismatch: the CertificateRequest's certificate is
 	// not for the requested key.
 	ReasonCertificateKeyMismatch = "CertificateKeyMismatch"
+	// ReasonAsynchronousIssuer: the sign subresource does not wait for an
+	// ACME issuer; a CSR does.
+	ReasonAsynchronousIssuer = "AsynchronousIssuer"
 	// ReasonCertificateRequestConflict: an object of the CertificateRequest's
 	// name exists that signet did not make for this request.
 	ReasonCertificateRequestConflict = "CertificateRequestConflict"

@@ -126,7 +126,7 @@ func TestLabelSelectors(t *testing.T) {
 	}
 }
 
-func TestAPIResourcesListReferenceVerb(t *testing.T) {
+func TestAPIResourcesListReferenceAndApproveVerbs(t *testing.T) {
 	out := kubectl(t, "api-resources", "--api-group=cert-manager.io", "-o", "wide")
 	got := rows(out, 1)
 	for _, res := range []string{"signers", "clustersigners"} {
@@ -135,8 +135,8 @@ func TestAPIResourcesListReferenceVerb(t *testing.T) {
 			t.Fatalf("api-resources has no %s:\n%s", res, out)
 		}
 		// -o wide ends each row with the verbs, comma-separated, and the categories.
-		if verbs, categories := r[len(r)-2], r[len(r)-1]; verbs != "get,list,watch,reference" || categories != "cert-manager" {
-			t.Errorf("%s verbs = %q, categories %q in row %q, want get,list,watch,reference and cert-manager", res, verbs, categories, strings.Join(r, " "))
+		if verbs, categories := r[len(r)-2], r[len(r)-1]; verbs != "get,list,watch,reference,approve" || categories != "cert-manager" {
+			t.Errorf("%s verbs = %q, categories %q in row %q, want get,list,watch,reference,approve and cert-manager", res, verbs, categories, strings.Join(r, " "))
 		}
 	}
 	// The Issuer CRDs share the group and are still listed.
@@ -145,12 +145,13 @@ func TestAPIResourcesListReferenceVerb(t *testing.T) {
 	}
 }
 
-// TestDiscoveryDocumentsListReferenceVerb reads both discovery documents
-// through kube-apiserver: the legacy group-version list (proxied to signet)
-// and aggregated discovery (merged by kube-apiserver from signet's /apis).
-func TestDiscoveryDocumentsListReferenceVerb(t *testing.T) {
+// TestDiscoveryDocumentsListReferenceAndApproveVerbs reads both discovery
+// documents through kube-apiserver: the legacy group-version list (proxied to
+// signet) and aggregated discovery (merged by kube-apiserver from signet's
+// /apis). approve is cert-manager's verb for approving CertificateRequests.
+func TestDiscoveryDocumentsListReferenceAndApproveVerbs(t *testing.T) {
 	ctx := context.Background()
-	want := []string{"get", "list", "watch", "reference"}
+	want := []string{"get", "list", "watch", "reference", "approve"}
 
 	var legacy metav1.APIResourceList
 	raw, err := env.kube.Discovery().RESTClient().Get().AbsPath("/apis/cert-manager.io/v1alpha1").DoRaw(ctx)

@@ -32,6 +32,10 @@ import (
 // done is closed once the controller (and the lease release) has finished.
 func runController(ctx context.Context, o *Options, kube kubernetes.Interface, cache *issuers.Cache, pipeline *issuance.Pipeline, health *leaderelection.HealthzAdaptor, done chan<- struct{}) error {
 	var leading func() bool // nil without leader election: always
+	names, err := o.signerNames()
+	if err != nil {
+		return err
+	}
 	start := func(ctx context.Context) {
 		factory := informers.NewSharedInformerFactory(kube, 0)
 		c, err := controller.New(kube, factory.Certificates().V1().CertificateSigningRequests(), cache, pipeline, controller.Options{
@@ -40,6 +44,7 @@ func runController(ctx context.Context, o *Options, kube kubernetes.Interface, c
 			WaitingApprovalEventDelay: o.WaitingApprovalEventDelay,
 			CertificateIssuedEvents:   o.CertificateIssuedEvents,
 			Leading:                   leading,
+			SignerNames:               names,
 		})
 		if err != nil {
 			klog.ErrorS(err, "Cannot build the CSR controller")

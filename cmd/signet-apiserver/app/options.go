@@ -26,8 +26,10 @@ import (
 	"github.com/signet-dev/signet/pkg/controller"
 	"github.com/signet-dev/signet/pkg/issuance"
 	"github.com/signet-dev/signet/pkg/issuers"
+	"github.com/signet-dev/signet/pkg/registry/certmanager/sign"
 	"github.com/signet-dev/signet/pkg/servingcert"
 	"github.com/signet-dev/signet/pkg/signers"
+	"github.com/signet-dev/signet/pkg/wire"
 
 	// JSON logging for --logging-format=json.
 	_ "k8s.io/component-base/logs/json/register"
@@ -72,7 +74,19 @@ type Options struct {
 	WaitingApprovalEventDelay   time.Duration
 	CertificateIssuedEvents     bool
 	ClusterSignerReferenceCheck bool
+
+	// Issuers signet signs with through cert-manager CertificateRequests.
+	ExternalIssuers             []string
+	CertificateRequestNamespace string
+	CertificateRequestApproval  string
+	SignTimeout                 time.Duration
 }
+
+// Values of --certificate-request-approval.
+const (
+	approvalBySignet   = "signet"
+	approvalByExternal = "external"
+)
 
 // NewOptions returns the defaults.
 func NewOptions() *Options {
@@ -105,8 +119,10 @@ func NewOptions() *Options {
 			ResourceName:      "signet",
 			ResourceNamespace: podNamespace(),
 		},
-		Workers:                   controller.DefaultWorkers,
-		WaitingApprovalEventDelay: 10 * time.Second,
+		Workers:                    controller.DefaultWorkers,
+		WaitingApprovalEventDelay:  10 * time.Second,
+		CertificateRequestApproval: approvalBySignet,
+		SignTimeout:                sign.DefaultTimeout,
 	}
 	o.SecureServing.BindPort = 6443
 	o.SecureServing.ServerCert.CertDirectory = ""
@@ -156,6 +172,21 @@ func (o *Options) Flags() cliflag.NamedFlagSets {
 		"Also require the requester to have the reference verb on clustersigners/<name> for ClusterIssuer signer names.")
 	options.BindLeaderElectionFlags(&o.LeaderElection, fss.FlagSet("leader election"))
 
+	cr := fss.FlagSet("issuers signed through cert-manager (ACME, Vault, Venafi, external)")
+	cr.StringArrayVar(&o.ExternalIssuers, "external-issuer", o.ExternalIssuers,
+		"A cert-manager external issuer resource to serve as signers and sign for, <resource>.<group> (namespaced: signers, "+
+			"signer names <resource>.<group>/<namespace>.<name>) or <resource>.<group>,cluster (cluster-scoped: clustersigners, "+
+			"<resource>.<group>/<name>). Repeatable. Its CRD must be installed: signet checks it at start.")
+	cr.StringVar(&o.CertificateRequestNamespace, "certificate-request-namespace", o.CertificateRequestNamespace,
+		"Namespace of the cert-manager CertificateRequests made for ClusterIssuers (an Issuer's are in its own namespace). "+
+			"Empty: signet's own namespace ($POD_NAMESPACE, else its service account's).")
+	cr.StringVar(&o.CertificateRequestApproval, "certificate-request-approval", o.CertificateRequestApproval,
+		"Who approves the CertificateRequests signet makes: signet (the CSR's approval is the decision; needs approve on "+
+			"signers.cert-manager.io for the signer names) or external (an approver such as approver-policy decides).")
+	cr.DurationVar(&o.SignTimeout, "sign-timeout", o.SignTimeout,
+		"How long the sign subresource waits for cert-manager to sign with a Vault, Venafi or external issuer before it "+
+			"answers 504 naming the CertificateRequest.")
+
 	sc := fss.FlagSet("self-managed serving certificates (without --tls-cert-file)")
 	sc.StringVar(&o.ServiceName, "service-name", o.ServiceName, "Name of the Service in front of signet, for the generated serving certificate's DNS names.")
 	sc.StringVar(&o.ServiceNamespace, "service-namespace", o.ServiceNamespace, "Namespace of that Service.")
@@ -203,6 +234,20 @@ func (o *Options) Validate() error {
 	if o.LeaderElection.LeaderElect && o.LeaderElection.ResourceNamespace == "" {
 		errs = append(errs, fmt.Errorf("--leader-elect-resource-namespace is required with --leader-elect"))
 	}
+	if _, err := o.signerNames(); err != nil {
+		errs = append(errs, err)
+	}
+	if o.CertificateRequestApproval != approvalBySignet && o.CertificateRequestApproval != approvalByExternal {
+		errs = append(errs, fmt.Errorf("--certificate-request-approval %q: want %s or %s", o.CertificateRequestApproval, approvalBySignet, approvalByExternal))
+	}
+	if ns := o.CertificateRequestNamespace; ns != "" {
+		if msgs := validation.IsDNS1123Label(ns); len(msgs) > 0 {
+			errs = append(errs, fmt.Errorf("--certificate-request-namespace %q: %s", ns, strings.Join(msgs, "; ")))
+		}
+	}
+	if o.SignTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("--sign-timeout must be positive"))
+	}
 	if o.ClientQPS <= 0 || o.ClientBurst <= 0 {
 		errs = append(errs, fmt.Errorf("--kube-api-qps and --kube-api-burst must be positive"))
 	}
@@ -237,6 +282,41 @@ func (o *Options) signingPolicy() issuance.Policy {
 		ClusterSignerReferenceCheck: o.ClusterSignerReferenceCheck,
 		PKI:                         signers.Policy{CapToCAExpiry: o.CapToCAExpiry},
 	}
+}
+
+// externalIssuers parses --external-issuer.
+func (o *Options) externalIssuers() ([]wire.ExternalIssuer, error) {
+	out := make([]wire.ExternalIssuer, 0, len(o.ExternalIssuers))
+	for _, s := range o.ExternalIssuers {
+		e, err := wire.ParseExternalIssuer(s)
+		if err != nil {
+			return nil, fmt.Errorf("--external-issuer %w", err)
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// signerNames parses signer names: cert-manager's and --external-issuer's.
+func (o *Options) signerNames() (wire.SignerNames, error) {
+	external, err := o.externalIssuers()
+	if err != nil {
+		return wire.SignerNames{}, err
+	}
+	names, err := wire.NewSignerNames(external...)
+	if err != nil {
+		return wire.SignerNames{}, fmt.Errorf("--external-issuer: %w", err)
+	}
+	return names, nil
+}
+
+// certificateRequests configures the backend that signs through cert-manager.
+func (o *Options) certificateRequests() issuance.CertificateRequestOptions {
+	ns := o.CertificateRequestNamespace
+	if ns == "" {
+		ns = podNamespace()
+	}
+	return issuance.CertificateRequestOptions{Namespace: ns, ExternalApproval: o.CertificateRequestApproval == approvalByExternal}
 }
 
 // podNamespace is the namespace signet runs in, from the service account

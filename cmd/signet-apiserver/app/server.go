@@ -84,12 +84,17 @@ func Run(ctx context.Context, o *Options) error {
 	if err != nil {
 		return err
 	}
+	external, err := resolveExternalIssuers(o, kube)
+	if err != nil {
+		return err
+	}
 	policy := o.signingPolicy()
 	cache := issuers.New(dyn, kube, issuers.Options{ClusterResourceNamespace: o.ClusterResourceNamespace,
-		SecretMetadata: secretMetadata, SigningPolicy: policy.CAExpiryPolicy()})
+		SecretMetadata: secretMetadata, SigningPolicy: policy.CAExpiryPolicy(), External: external})
 	// One pipeline, one policy, for the CSR controller and the sign subresource.
 	pipeline := issuance.New(cache,
-		backends.New(issuance.Deps{Secrets: issuance.NewSecretGetter(kube), ClusterResourceNamespace: o.ClusterResourceNamespace}),
+		backends.New(issuance.Deps{Secrets: issuance.NewSecretGetter(kube), ClusterResourceNamespace: o.ClusterResourceNamespace,
+			Dynamic: dyn, Context: ctx, CertificateRequests: o.certificateRequests()}),
 		policy, issuance.NewReferenceChecker(kube), nil)
 
 	var serving *servingcert.Authority
@@ -223,10 +228,36 @@ func serverConfig(o *Options, cache *issuers.Cache, pipeline *issuance.Pipeline)
 	// The only write is a SigningRequest: a PEM request of at most 64 KiB,
 	// base64 in JSON. Larger bodies are refused (413) before they are read.
 	cfg.MaxRequestBodyBytes = maxRequestBodyBytes
+	names, err := o.signerNames()
+	if err != nil {
+		return nil, err
+	}
 	return &apiserver.Config{GenericConfig: cfg, ExtraConfig: apiserver.ExtraConfig{
-		Issuers:  cache,
-		Issuance: pipeline,
+		Issuers:     cache,
+		Issuance:    pipeline,
+		SignerNames: names,
+		SignTimeout: o.SignTimeout,
 	}}, nil
+}
+
+// resolveExternalIssuers finds each --external-issuer in kube-apiserver's
+// discovery. A resource that is not there stops signet with the reason: the
+// flag asks for signers it cannot serve.
+func resolveExternalIssuers(o *Options, kube kubernetes.Interface) ([]issuers.ExternalResource, error) {
+	external, err := o.externalIssuers()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]issuers.ExternalResource, 0, len(external))
+	for _, e := range external {
+		r, err := issuers.ResolveExternal(kube.Discovery(), e)
+		if err != nil {
+			return nil, err
+		}
+		klog.InfoS("Serving an external issuer resource as signers", "resource", r.GVR.String(), "scope", r.Kind)
+		out = append(out, r)
+	}
+	return out, nil
 }
 
 const maxRequestBodyBytes = 256 << 10

@@ -174,6 +174,10 @@ func (b *Backend) Issue(ctx context.Context, req *issuance.Request, tmpl *signer
 		return b.notSynced(ctx), nil
 	}
 	iss := issuer.Issuer
+	if req.Synchronous && iss.Type == issuers.TypeACME {
+		return &issuance.Failed{Reason: wire.ReasonAsynchronousIssuer, Message: fmt.Sprintf(
+			"%s signs asynchronously (ACME orders and challenges take minutes): request a certificate with a CertificateSigningRequest", describe(iss))}, nil
+	}
 	ns := b.namespaceFor(iss.Ref)
 	name := Name(req.Object)
 	cr, err := b.get(ns, name)

@@ -8,12 +8,15 @@ import (
 	"github.com/signet-dev/signet/pkg/apis/certmanager"
 	"github.com/signet-dev/signet/pkg/issuers"
 	"github.com/signet-dev/signet/pkg/registry/certmanager/computed"
+	"github.com/signet-dev/signet/pkg/wire"
 )
 
 // NewREST returns the storage of clustersigners, computed from source.
-func NewREST(source computed.Source) *computed.REST {
+// names says which external issuers it shows besides cert-manager's.
+func NewREST(source computed.Source, names wire.SignerNames) *computed.REST {
 	return computed.NewREST(computed.Resource{
 		Kind:         issuers.KindClusterIssuer,
+		SignerNames:  names,
 		Resource:     certmanager.Resource("clustersigners"),
 		SingularName: "clustersigner",
 		Namespaced:   false,

@@ -107,9 +107,9 @@ func (r *REST) listPage(namespace string, opts *metainternalversion.ListOptions,
 	start := 0
 	if resuming {
 		start, _ = slices.BinarySearchFunc(states, from, func(s *issuers.State, t continueToken) int {
-			return cmp.Or(cmp.Compare(s.Issuer.Namespace, t.Namespace), cmp.Compare(s.Issuer.Name, t.Name))
+			return cmp.Or(cmp.Compare(s.Issuer.Namespace, t.Namespace), cmp.Compare(s.Issuer.ObjectName(), t.Name))
 		})
-		if start < len(states) && states[start].Issuer.Namespace == from.Namespace && states[start].Issuer.Name == from.Name {
+		if start < len(states) && states[start].Issuer.Namespace == from.Namespace && states[start].Issuer.ObjectName() == from.Name {
 			start++ // the token's item was the last of the previous page
 		}
 	}
@@ -121,7 +121,7 @@ func (r *REST) listPage(namespace string, opts *metainternalversion.ListOptions,
 		}
 		if o.Limit > 0 && int64(len(p.states)) == o.Limit {
 			last := p.states[len(p.states)-1].Issuer
-			p.continueToken = continueToken{ResourceVersion: rv, Namespace: last.Namespace, Name: last.Name}.encode()
+			p.continueToken = continueToken{ResourceVersion: rv, Namespace: last.Namespace, Name: last.ObjectName()}.encode()
 			if !selective {
 				n := int64(len(states) - i)
 				p.remaining = &n
@@ -179,7 +179,7 @@ func (r *REST) snapshot(namespace string, at uint64) ([]*issuers.State, uint64, 
 // Already sorted input (the read model's own order) costs one pass.
 func sortStates(states []*issuers.State) {
 	slices.SortFunc(states, func(a, b *issuers.State) int {
-		return cmp.Or(cmp.Compare(a.Issuer.Namespace, b.Issuer.Namespace), cmp.Compare(a.Issuer.Name, b.Issuer.Name))
+		return cmp.Or(cmp.Compare(a.Issuer.Namespace, b.Issuer.Namespace), cmp.Compare(a.Issuer.ObjectName(), b.Issuer.ObjectName()))
 	})
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/signet-dev/signet/pkg/issuers"
 	"github.com/signet-dev/signet/pkg/registry/certmanager/clustersigner"
 	"github.com/signet-dev/signet/pkg/registry/certmanager/signer"
+	"github.com/signet-dev/signet/pkg/wire"
 )
 
 var selfSigned = map[string]interface{}{"selfSigned": map[string]interface{}{}}
@@ -97,7 +98,7 @@ func remaining(l *certmanager.SignerList) string {
 
 func TestListPagesCoverEveryItemOnceAtOneVersion(t *testing.T) {
 	c, _ := startCache(t, pagingFixtures()...)
-	r := signer.NewREST(c)
+	r := signer.NewREST(c, wire.SignerNames{})
 	all := allPagingNames()
 	tests := []struct {
 		desc          string
@@ -161,7 +162,7 @@ func TestListPagesCoverEveryItemOnceAtOneVersion(t *testing.T) {
 	}
 
 	// ClusterSigners page the same way and never show Issuers.
-	obj, err := clustersigner.NewREST(c).List(context.Background(), &metainternalversion.ListOptions{Limit: 1})
+	obj, err := clustersigner.NewREST(c, wire.SignerNames{}).List(context.Background(), &metainternalversion.ListOptions{Limit: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +170,7 @@ func TestListPagesCoverEveryItemOnceAtOneVersion(t *testing.T) {
 	if len(cl.Items) != 1 || cl.Items[0].Name != "c-0" || cl.Continue == "" || remaining(&certmanager.SignerList{ListMeta: cl.ListMeta}) != "1" {
 		t.Fatalf("clustersigners page 1 = %+v", cl)
 	}
-	obj, err = clustersigner.NewREST(c).List(context.Background(), &metainternalversion.ListOptions{Limit: 1, Continue: cl.Continue})
+	obj, err = clustersigner.NewREST(c, wire.SignerNames{}).List(context.Background(), &metainternalversion.ListOptions{Limit: 1, Continue: cl.Continue})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +190,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 func TestContinueResumesTheFirstPagesSnapshotAcrossChanges(t *testing.T) {
 	c, dyn := startCache(t, pagingFixtures()...)
-	r := signer.NewREST(c)
+	r := signer.NewREST(c, wire.SignerNames{})
 	ctx := context.Background()
 	first, err := r.List(ctx, &metainternalversion.ListOptions{Limit: 5})
 	if err != nil {
@@ -254,7 +255,7 @@ func TestContinueResumesTheFirstPagesSnapshotAcrossChanges(t *testing.T) {
 
 func TestContinueTooOldIsGoneWithATokenForTheRest(t *testing.T) {
 	c, dyn := startCacheWith(t, issuers.Options{HistorySize: 3}, pagingFixtures()...)
-	r := signer.NewREST(c)
+	r := signer.NewREST(c, wire.SignerNames{})
 	ctx := context.Background()
 	first, err := r.List(ctx, &metainternalversion.ListOptions{Limit: 5})
 	if err != nil {
@@ -290,7 +291,7 @@ func TestContinueTooOldIsGoneWithATokenForTheRest(t *testing.T) {
 	// A restarted signet (a new read model) refuses the old process's
 	// tokens, and the old one refuses the new one's.
 	c2, _ := startCache(t, pagingFixtures()...)
-	r2 := signer.NewREST(c2)
+	r2 := signer.NewREST(c2, wire.SignerNames{})
 	if _, err := r2.List(ctx, &metainternalversion.ListOptions{Limit: 5, Continue: p1.Continue}); !apierrors.IsResourceExpired(err) {
 		t.Errorf("an earlier process's token: err = %v, want 410 Expired", err)
 	}
@@ -305,7 +306,7 @@ func TestContinueTooOldIsGoneWithATokenForTheRest(t *testing.T) {
 
 func TestListOptionsThatCannotBeServedAreBadRequests(t *testing.T) {
 	c, _ := startCache(t, pagingFixtures()...)
-	r := signer.NewREST(c)
+	r := signer.NewREST(c, wire.SignerNames{})
 	first, err := r.List(context.Background(), &metainternalversion.ListOptions{Limit: 5})
 	if err != nil {
 		t.Fatal(err)
@@ -334,7 +335,7 @@ func TestListOptionsThatCannotBeServedAreBadRequests(t *testing.T) {
 
 func TestTableKeepsContinueAndRemainingItemCount(t *testing.T) {
 	c, _ := startCache(t, pagingFixtures()...)
-	r := signer.NewREST(c)
+	r := signer.NewREST(c, wire.SignerNames{})
 	list, err := r.List(context.Background(), &metainternalversion.ListOptions{Limit: 5})
 	if err != nil {
 		t.Fatal(err)

@@ -2,6 +2,7 @@ package computed
 
 import (
 	"strconv"
+	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -17,7 +18,7 @@ import (
 func Fields(s *issuers.State) (metav1.ObjectMeta, certmanager.SignerSpec, certmanager.SignerStatus) {
 	iss := s.Issuer
 	m := metav1.ObjectMeta{
-		Name:              iss.Name,
+		Name:              iss.ObjectName(),
 		Namespace:         iss.Namespace,
 		UID:               iss.UID,
 		ResourceVersion:   strconv.FormatUint(s.ResourceVersion, 10),
@@ -26,7 +27,7 @@ func Fields(s *issuers.State) (metav1.ObjectMeta, certmanager.SignerSpec, certma
 	}
 	spec := certmanager.SignerSpec{
 		SignerName: iss.Ref.SignerName(),
-		IssuerRef:  certmanager.IssuerReference{Group: wire.Group, Kind: string(iss.Kind), Name: iss.Name},
+		IssuerRef:  issuerReference(iss),
 		Type:       certmanager.SignerType(iss.Type),
 	}
 	ready := metav1.ConditionFalse
@@ -68,4 +69,14 @@ func Fields(s *issuers.State) (metav1.ObjectMeta, certmanager.SignerSpec, certma
 		}
 	}
 	return m, spec, status
+}
+
+// issuerReference names the issuer object behind a signer: a cert-manager
+// Issuer or ClusterIssuer, or an external issuer of its own group and kind.
+func issuerReference(iss *issuers.Issuer) certmanager.IssuerReference {
+	if iss.External == "" {
+		return certmanager.IssuerReference{Group: wire.Group, Kind: string(iss.Kind), Name: iss.Name}
+	}
+	_, group, _ := strings.Cut(iss.External, ".")
+	return certmanager.IssuerReference{Group: group, Kind: iss.ObjectKind, Name: iss.Name}
 }

@@ -23,12 +23,16 @@ import (
 
 	"github.com/signet-dev/signet/pkg/apis/certmanager"
 	"github.com/signet-dev/signet/pkg/issuers"
+	"github.com/signet-dev/signet/pkg/wire"
 )
 
 // Resource describes one computed resource.
 type Resource struct {
 	// Kind of issuer the resource shows.
-	Kind         issuers.Kind
+	Kind issuers.Kind
+	// SignerNames knows the external issuers the resource shows too (their
+	// object names, IssuerRef.ObjectName).
+	SignerNames  wire.SignerNames
 	Resource     schema.GroupResource
 	SingularName string
 	Namespaced   bool
@@ -87,12 +91,12 @@ func (r *REST) namespace(ctx context.Context) string {
 
 // Get returns one object.
 func (r *REST) Get(ctx context.Context, name string, _ *metav1.GetOptions) (runtime.Object, error) {
-	ref := issuers.Ref{Kind: r.res.Kind, Namespace: r.namespace(ctx), Name: name}
-	s, ok := r.source.Get(ref)
-	if !ok {
-		return nil, apierrors.NewNotFound(r.res.Resource, name)
+	for _, ref := range r.res.SignerNames.ObjectRefs(r.res.Kind, r.namespace(ctx), name) {
+		if s, ok := r.source.Get(ref); ok {
+			return r.object(s), nil
+		}
 	}
-	return r.object(s), nil
+	return nil, apierrors.NewNotFound(r.res.Resource, name)
 }
 
 // List returns the objects that match the selectors, at one resource
@@ -153,7 +157,7 @@ func (r *REST) matcher(opts *metainternalversion.ListOptions) (func(*issuers.Sta
 			return true
 		}
 		return fieldSel.Matches(fields.Set{
-			"metadata.name":      s.Issuer.Name,
+			"metadata.name":      s.Issuer.ObjectName(),
 			"metadata.namespace": s.Issuer.Namespace,
 			"spec.type":          string(s.Issuer.Type),
 		})

@@ -28,6 +28,7 @@ import (
 	"github.com/signet-dev/signet/pkg/issuers"
 	"github.com/signet-dev/signet/pkg/registry/certmanager/clustersigner"
 	"github.com/signet-dev/signet/pkg/registry/certmanager/signer"
+	"github.com/signet-dev/signet/pkg/wire"
 )
 
 // Storage-level tests with the read model fed by fake clients; the same
@@ -90,7 +91,7 @@ func nsCtx(ns string) context.Context {
 
 func TestGetComputesSignerFromIssuer(t *testing.T) {
 	c, _ := startCache(t, fixtures()...)
-	r := signer.NewREST(c)
+	r := signer.NewREST(c, wire.SignerNames{})
 	obj, err := r.Get(nsCtx("team-a"), "ca", &metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -118,7 +119,7 @@ func TestGetComputesSignerFromIssuer(t *testing.T) {
 	if _, err := r.Get(nsCtx("team-b"), "ca", &metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("Get in the wrong namespace: err = %v, want NotFound", err)
 	}
-	if _, err := clustersigner.NewREST(c).Get(context.Background(), "ca", &metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+	if _, err := clustersigner.NewREST(c, wire.SignerNames{}).Get(context.Background(), "ca", &metav1.GetOptions{}); !apierrors.IsNotFound(err) {
 		t.Errorf("clustersigner for an Issuer: err = %v, want NotFound", err)
 	}
 	obj, err = r.Get(nsCtx("team-a"), "missing", &metav1.GetOptions{})
@@ -132,7 +133,7 @@ func TestGetComputesSignerFromIssuer(t *testing.T) {
 
 func TestListSelectors(t *testing.T) {
 	c, _ := startCache(t, fixtures()...)
-	r := signer.NewREST(c)
+	r := signer.NewREST(c, wire.SignerNames{})
 	tests := []struct {
 		desc string
 		ctx  context.Context
@@ -176,7 +177,7 @@ func TestListSelectors(t *testing.T) {
 
 func TestWatch(t *testing.T) {
 	c, dyn := startCache(t, fixtures()...)
-	r := signer.NewREST(c)
+	r := signer.NewREST(c, wire.SignerNames{})
 	list, err := r.List(context.Background(), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -225,7 +226,7 @@ func TestWatch(t *testing.T) {
 	}
 
 	// sendInitialEvents: every current object, then the bookmark that ends them.
-	wl, err := clustersigner.NewREST(c).Watch(ctx, &metainternalversion.ListOptions{SendInitialEvents: ptr.To(true), AllowWatchBookmarks: true})
+	wl, err := clustersigner.NewREST(c, wire.SignerNames{}).Watch(ctx, &metainternalversion.ListOptions{SendInitialEvents: ptr.To(true), AllowWatchBookmarks: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,7 +242,7 @@ func TestWatch(t *testing.T) {
 
 func TestSignersAreInTheCertManagerCategory(t *testing.T) {
 	c, _ := startCache(t, fixtures()...)
-	for name, r := range map[string]rest.CategoriesProvider{"signers": signer.NewREST(c), "clustersigners": clustersigner.NewREST(c)} {
+	for name, r := range map[string]rest.CategoriesProvider{"signers": signer.NewREST(c, wire.SignerNames{}), "clustersigners": clustersigner.NewREST(c, wire.SignerNames{})} {
 		if got := r.Categories(); !slices.Equal(got, []string{"cert-manager"}) {
 			t.Errorf("%s categories = %v, want [cert-manager]", name, got)
 		}
@@ -250,7 +251,7 @@ func TestSignersAreInTheCertManagerCategory(t *testing.T) {
 
 func TestTable(t *testing.T) {
 	c, _ := startCache(t, fixtures()...)
-	r := signer.NewREST(c)
+	r := signer.NewREST(c, wire.SignerNames{})
 	list, err := r.List(nsCtx("team-a"), nil)
 	if err != nil {
 		t.Fatal(err)
