@@ -130,6 +130,9 @@ func notSupported(state *issuers.State) *Waiting {
 
 // referenceName is how cert-manager names the issuer in DeniedReference.
 func referenceName(ref issuers.Ref) string {
+	if ref.External != "" {
+		return ref.String()
+	}
 	if ref.Kind == issuers.KindClusterIssuer {
 		return "ClusterIssuer " + ref.Name
 	}

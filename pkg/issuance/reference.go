@@ -56,7 +56,7 @@ func referenceKey(who Requester, ref issuers.Ref) string {
 	for _, k := range extraKeys {
 		extra = append(extra, append([]string{k}, who.Extra[k]...))
 	}
-	b, _ := json.Marshal([]interface{}{who.Username, who.UID, groups, extra, ref.Kind, ref.Namespace, ref.Name})
+	b, _ := json.Marshal([]interface{}{who.Username, who.UID, groups, extra, ref.Kind, ref.External, ref.Namespace, ref.Name})
 	return string(b)
 }
 
@@ -91,7 +91,10 @@ func (r *subjectAccessReviewer) review(ctx context.Context, who Requester, ref i
 	if ref.Kind == issuers.KindClusterIssuer {
 		attrs.Resource, attrs.Namespace = "clustersigners", ""
 	}
-	for _, name := range []string{ref.Name, "*"} {
+	// The name is the signer object's: an external issuer's is
+	// <resource>.<group>.<name>, so a grant on an Issuer of the same name
+	// does not reach it.
+	for _, name := range []string{ref.ObjectName(), "*"} {
 		a := *attrs
 		a.Name = name
 		sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{

@@ -37,6 +37,7 @@ func TestReferenceKey(t *testing.T) {
 		"name":      referenceKey(who("alice", "1", []string{"a", "b"}, map[string][]string{"x": {"1"}, "y": {"2"}}), issuers.Ref{Kind: issuers.KindIssuer, Namespace: "ns", Name: "other"}),
 		"namespace": referenceKey(who("alice", "1", []string{"a", "b"}, map[string][]string{"x": {"1"}, "y": {"2"}}), issuers.Ref{Kind: issuers.KindIssuer, Namespace: "other", Name: "ca"}),
 		"kind":      referenceKey(who("alice", "1", []string{"a", "b"}, map[string][]string{"x": {"1"}, "y": {"2"}}), issuers.Ref{Kind: issuers.KindClusterIssuer, Name: "ca"}),
+		"external":  referenceKey(who("alice", "1", []string{"a", "b"}, map[string][]string{"x": {"1"}, "y": {"2"}}), issuers.Ref{Kind: issuers.KindIssuer, External: "testissuers.example.com", Namespace: "ns", Name: "ca"}),
 	} {
 		if k == base {
 			t.Errorf("a different %s gives the same key", desc)
@@ -78,6 +79,7 @@ func TestReferenceChecker(t *testing.T) {
 	alice := Requester{Username: "alice", Groups: []string{"devs"}, Extra: map[string][]string{"scope": {"x"}}}
 	issuer := issuers.Ref{Kind: issuers.KindIssuer, Namespace: "ns", Name: "ca"}
 	cluster := issuers.Ref{Kind: issuers.KindClusterIssuer, Name: "root"}
+	external := issuers.Ref{Kind: issuers.KindIssuer, External: "testissuers.example.com", Namespace: "ns", Name: "ca"}
 	tests := []struct {
 		desc      string
 		ref       issuers.Ref
@@ -89,6 +91,10 @@ func TestReferenceChecker(t *testing.T) {
 		{"allowed by the wildcard name", issuer, map[string]bool{"signers/ns/*": true}, true, []string{"signers/ns/ca", "signers/ns/*"}},
 		{"denied", issuer, map[string]bool{"signers/other/ca": true}, false, []string{"signers/ns/ca", "signers/ns/*"}},
 		{"cluster signers are cluster-scoped", cluster, map[string]bool{"clustersigners//root": true}, true, []string{"clustersigners//root"}},
+		{"an external issuer by its signer object's name", external, map[string]bool{"signers/ns/testissuers.example.com.ca": true}, true,
+			[]string{"signers/ns/testissuers.example.com.ca"}},
+		{"an Issuer's grant does not reach an external issuer of its name", external, map[string]bool{"signers/ns/ca": true}, false,
+			[]string{"signers/ns/testissuers.example.com.ca", "signers/ns/*"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.desc, func(t *testing.T) {

@@ -193,14 +193,15 @@ func (b *Backend) Issue(ctx context.Context, req *issuance.Request, tmpl *signer
 		return &issuance.Failed{Reason: wire.ReasonCertificateRequestConflict, Message: fmt.Sprintf(
 			"CertificateRequest %s/%s, the name signet gives %s's, exists and was not made for it (%s=%q)", ns, name, req.Object, LabelRequestUID, uid)}, nil
 	}
-	if !b.externalApproval && !isTrue(cr, conditionApproved) && !isTrue(cr, conditionDenied) {
-		if _, done := b.approved.Load(cr.GetUID()); !done {
-			if cr, err = b.approve(ctx, cr, req); err != nil {
-				return nil, err
-			}
+	// A CertificateRequest this process approved counts as approved even
+	// while the cache still shows it as it was.
+	_, approvedHere := b.approved.Load(cr.GetUID())
+	if !b.externalApproval && !approvedHere && !isTrue(cr, conditionApproved) && !isTrue(cr, conditionDenied) {
+		if cr, err = b.approve(ctx, cr, req); err != nil {
+			return nil, err
 		}
 	}
-	return outcomeOf(cr, tmpl.PublicKey, describe(iss)), nil
+	return outcomeOf(cr, approvedHere, tmpl.PublicKey, describe(iss)), nil
 }
 
 // namespaceFor: an Issuer's CertificateRequests are in its namespace (where

@@ -109,8 +109,11 @@ func TestOutcomeOf(t *testing.T) {
 		wantReason string // Failed reason, or Waiting reason
 		wantIssued bool
 		wantIn     string // in the message
+		// approvedHere: signet approved it, the object does not show it yet.
+		approvedHere bool
 	}{
 		{desc: "new: waits for approval", cr: cr(), wantReason: wire.ReasonCertificateRequestPending, wantIn: "to be approved"},
+		{desc: "approved by signet, not shown yet: waits for the issuer", cr: cr(), approvedHere: true, wantReason: wire.ReasonCertificateRequestPending, wantIn: "Vault Issuer ns/vault to sign"},
 		{desc: "approved: waits for the issuer", cr: cr(cond("Approved", "True", "", "")), wantReason: wire.ReasonCertificateRequestPending, wantIn: "Vault Issuer ns/vault to sign"},
 		{desc: "pending at cert-manager", cr: cr(cond("Approved", "True", "", ""), cond("Ready", "False", "Pending", "Waiting on order")), wantReason: wire.ReasonCertificateRequestPending},
 		{desc: "failed", cr: cr(cond("Approved", "True", "", ""), cond("Ready", "False", "Failed", "vault said no")), wantReason: wire.ReasonFailed, wantIn: "CertificateRequest ns/app-1: vault said no"},
@@ -123,7 +126,7 @@ func TestOutcomeOf(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.desc, func(t *testing.T) {
-			out := outcomeOf(tt.cr, key.Public(), "Vault Issuer ns/vault")
+			out := outcomeOf(tt.cr, tt.approvedHere, key.Public(), "Vault Issuer ns/vault")
 			var reason, message string
 			switch o := out.(type) {
 			case *issuance.Issued:

@@ -51,9 +51,10 @@ func isTrue(cr *unstructured.Unstructured, typ string) bool {
 // outcomeOf is what a request's CertificateRequest says now: Issued once
 // cert-manager wrote a certificate for the request's key; Failed once it
 // denied, failed or found the request invalid (cert-manager's reason and
-// message); else Waiting, for approval or for the issuer. signer names the
-// issuer in the waiting message.
-func outcomeOf(cr *unstructured.Unstructured, publicKey crypto.PublicKey, signer string) issuance.Outcome {
+// message); else Waiting, for approval or for the issuer. approved says
+// signet approved it already (the object may not show it yet); signer names
+// the issuer in the waiting message.
+func outcomeOf(cr *unstructured.Unstructured, approved bool, publicKey crypto.PublicKey, signer string) issuance.Outcome {
 	name := cr.GetNamespace() + "/" + cr.GetName()
 	failed := func(reason, message string) *issuance.Failed {
 		return &issuance.Failed{Reason: reason, Message: fmt.Sprintf("CertificateRequest %s: %s", name, message)}
@@ -73,7 +74,7 @@ func outcomeOf(cr *unstructured.Unstructured, publicKey crypto.PublicKey, signer
 	case ready.Status == "True":
 		return issuedFrom(cr, publicKey, failed)
 	}
-	if !isTrue(cr, conditionApproved) {
+	if !approved && !isTrue(cr, conditionApproved) {
 		return &issuance.Waiting{For: issuance.WaitCertificateRequest, Reason: wire.ReasonCertificateRequestPending,
 			Message: fmt.Sprintf("Waiting for CertificateRequest %s to be approved", name)}
 	}
