@@ -124,7 +124,7 @@ func TestBadInputOutcomes(t *testing.T) {
 		{desc: "expired CA", req: csrRequest{signerName: "issuers.cert-manager.io/bad.expired"}, want: waiting("IssuerNotReady")},
 		{desc: "CA key mismatch", req: csrRequest{signerName: "issuers.cert-manager.io/bad.mismatch"}, want: waiting("IssuerNotReady")},
 		{desc: "issuer with two types", req: csrRequest{signerName: "issuers.cert-manager.io/bad.two-types"}, want: waiting("IssuerNotReady")},
-		{desc: "vault issuer", req: csrRequest{signerName: "issuers.cert-manager.io/bad.vault"}, want: waiting("IssuerTypeNotSupported")},
+		{desc: "vault issuer cert-manager has not reported Ready", req: csrRequest{signerName: "issuers.cert-manager.io/bad.vault"}, want: waiting("IssuerNotReady")},
 		{desc: "selfsigned key Secret missing", req: csrRequest{signerName: "issuers.cert-manager.io/bad.self",
 			annotations: map[string]string{"experimental.cert-manager.io/private-key-secret-name": "absent"}}, want: waiting("SecretMissing")},
 		// Failed, with a reason.

@@ -15,6 +15,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
@@ -27,7 +28,10 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/signet-dev/signet/internal/testpki"
+	"github.com/signet-dev/signet/pkg/issuance/certificaterequest"
+	"github.com/signet-dev/signet/pkg/issuers"
 	"github.com/signet-dev/signet/test/framework"
+	"github.com/signet-dev/signet/test/framework/fakecertmanager"
 )
 
 // deployDir is artifacts/deploy, the manifests signet ships.
@@ -253,6 +257,24 @@ func TestShippedRBACIsEnough(t *testing.T) {
 	kubectl(t, "create", "role", "reference-team-ca", "-n", "rbac-ca", "--verb=reference", "--resource=signers.cert-manager.io", "--resource-name=team-ca")
 	kubectl(t, "create", "rolebinding", "reference-team-ca", "-n", "rbac-ca", "--role=reference-team-ca", "--user=rbac-alice")
 
+	// A Vault Issuer signs through cert-manager: its CertificateRequest CRD
+	// (cert-manager's own, from the module cache) and a fake cert-manager.
+	crdDir, err := framework.CertManagerCRDDir(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.cp.InstallCRDFiles(t.Context(), filepath.Join(crdDir, "cert-manager.io_certificaterequests.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fakecertmanager.Start(t.Context(), env.cp.AdminConfig); err != nil {
+		t.Fatal(err)
+	}
+	createNamespace(t, "rbac-vault")
+	createIssuer(t, "rbac-vault", "vault", nil, map[string]interface{}{"vault": map[string]interface{}{"server": "https://vault", "path": "pki/sign/x"}})
+	if err := fakecertmanager.SetIssuerReady(t.Context(), env.dyn, issuers.IssuerGVR, "rbac-vault", "vault", true, "VaultVerified", "Vault verified"); err != nil {
+		t.Fatal(err)
+	}
+
 	createNamespace(t, "rbac-self")
 	createIssuer(t, "rbac-self", "self", nil, selfSignedSpec())
 	key, err := testpki.NewKey(testpki.ECDSAP256)
@@ -316,6 +338,49 @@ func TestShippedRBACIsEnough(t *testing.T) {
 			o := mustIssue(t, name)
 			if !issuersPublicKeyEqual(o.certs[0], key) {
 				t.Error("certificate is not for the requester's key")
+			}
+		})
+
+		t.Run("VaultIssuerThroughACertificateRequest", func(t *testing.T) {
+			name := createCSR(t, &csrRequest{signerName: "issuers.cert-manager.io/rbac-vault.vault", commonName: "vault"})
+			approve(t, name)
+			mustIssue(t, name)
+			csr, err := env.kube.CertificatesV1().CertificateSigningRequests().Get(context.Background(), name, metav1.GetOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			list, err := env.dyn.Resource(certificaterequest.GVR).Namespace("rbac-vault").List(context.Background(), metav1.ListOptions{
+				LabelSelector: certificaterequest.LabelRequestUID + "=" + string(csr.UID)})
+			if err != nil || len(list.Items) != 1 {
+				t.Fatalf("%d CertificateRequests for the CSR (%v), want one", len(list.Items), err)
+			}
+			// Deleting the CSR takes its CertificateRequest (signet's delete).
+			if err := env.kube.CertificatesV1().CertificateSigningRequests().Delete(context.Background(), name, metav1.DeleteOptions{}); err != nil {
+				t.Fatal(err)
+			}
+			cr := list.Items[0]
+			eventually(t, "the CertificateRequest to go with its CSR", func() (bool, error) {
+				_, err := env.dyn.Resource(certificaterequest.GVR).Namespace("rbac-vault").Get(context.Background(), cr.GetName(), metav1.GetOptions{})
+				return apierrors.IsNotFound(err), nil
+			})
+		})
+
+		// cert-manager's webhook lets only who may approve the signer set
+		// Approved on a CertificateRequest; no webhook runs here, so ask
+		// kube-apiserver its question (cluster-scoped, name <domain>/*).
+		t.Run("MayApproveCertificateRequests", func(t *testing.T) {
+			user := "system:serviceaccount:" + sa.Namespace + ":" + sa.Name
+			for _, signerName := range []string{"issuers.cert-manager.io/*", "clusterissuers.cert-manager.io/*"} {
+				sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{User: user,
+					Groups:             []string{"system:serviceaccounts", "system:serviceaccounts:" + sa.Namespace},
+					ResourceAttributes: &authorizationv1.ResourceAttributes{Group: "cert-manager.io", Resource: "signers", Verb: "approve", Name: signerName, Version: "*"}}}
+				resp, err := env.kube.AuthorizationV1().SubjectAccessReviews().Create(context.Background(), sar, metav1.CreateOptions{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !resp.Status.Allowed {
+					t.Errorf("signet may not approve CertificateRequests for %s: %s", signerName, resp.Status.Reason)
+				}
 			}
 		})
 
