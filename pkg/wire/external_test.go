@@ -99,3 +99,47 @@ func TestExternalIssuerRefString(t *testing.T) {
 		}
 	}
 }
+
+func TestObjectRefs(t *testing.T) {
+	names, err := NewSignerNames(
+		ExternalIssuer{Resource: "testissuers.example.com", Kind: KindIssuer},
+		ExternalIssuer{Resource: "testclusterissuers.example.com", Kind: KindClusterIssuer},
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		kind       IssuerKind
+		ns, object string
+		want       []IssuerRef
+	}{
+		{KindIssuer, "ns", "ca", []IssuerRef{{Kind: KindIssuer, Namespace: "ns", Name: "ca"}}},
+		{KindIssuer, "ns", "testissuers.example.com.step", []IssuerRef{
+			{Kind: KindIssuer, External: "testissuers.example.com", Namespace: "ns", Name: "step"},
+			{Kind: KindIssuer, Namespace: "ns", Name: "testissuers.example.com.step"}}},
+		{KindIssuer, "ns", "testissuers.example.com.a.b", []IssuerRef{
+			{Kind: KindIssuer, External: "testissuers.example.com", Namespace: "ns", Name: "a.b"},
+			{Kind: KindIssuer, Namespace: "ns", Name: "testissuers.example.com.a.b"}}},
+		// A cluster-scoped resource's prefix means nothing for signers, and the reverse.
+		{KindIssuer, "ns", "testclusterissuers.example.com.x", []IssuerRef{{Kind: KindIssuer, Namespace: "ns", Name: "testclusterissuers.example.com.x"}}},
+		{KindClusterIssuer, "", "testclusterissuers.example.com.x", []IssuerRef{
+			{Kind: KindClusterIssuer, External: "testclusterissuers.example.com", Name: "x"},
+			{Kind: KindClusterIssuer, Name: "testclusterissuers.example.com.x"}}},
+		{KindIssuer, "ns", "testissuers.example.com.", []IssuerRef{{Kind: KindIssuer, Namespace: "ns", Name: "testissuers.example.com."}}},
+	}
+	for _, tt := range tests {
+		got := names.ObjectRefs(tt.kind, tt.ns, tt.object)
+		if len(got) != len(tt.want) {
+			t.Errorf("ObjectRefs(%s, %q, %q) = %+v, want %+v", tt.kind, tt.ns, tt.object, got, tt.want)
+			continue
+		}
+		for i := range got {
+			if got[i] != tt.want[i] {
+				t.Errorf("ObjectRefs(%s, %q, %q) = %+v, want %+v", tt.kind, tt.ns, tt.object, got, tt.want)
+			}
+			if got[i].ObjectName() != tt.object {
+				t.Errorf("%+v.ObjectName() = %q, want %q", got[i], got[i].ObjectName(), tt.object)
+			}
+		}
+	}
+}

@@ -712,3 +712,52 @@ func TestChartCRDsMatchArtifacts(t *testing.T) {
 		}
 	}
 }
+
+// TestChartExternalIssuersAndApproval renders externalIssuers and
+// certificateRequests values: each external issuer resource gets a flag and
+// read, sign and approve rules; external approval drops signet's approve and
+// CertificateRequest status rules.
+func TestChartExternalIssuersAndApproval(t *testing.T) {
+	ns := framework.SignetNamespace
+	hasRule := func(rules []rbacv1.PolicyRule, group, resource, verb, name string) bool {
+		return slices.ContainsFunc(rules, func(r rbacv1.PolicyRule) bool {
+			return slices.Contains(r.APIGroups, group) && slices.Contains(r.Resources, resource) && slices.Contains(r.Verbs, verb) &&
+				(name == "" || slices.Contains(r.ResourceNames, name))
+		})
+	}
+	c := renderChart(t, ns, "--set", "externalIssuers[0].resource=awspcaissuers.awspca.cert-manager.io",
+		"--set", "externalIssuers[1].resource=awspcaclusterissuers.awspca.cert-manager.io,externalIssuers[1].cluster=true",
+		"--set", "certificateRequests.namespace=pki,certificateRequests.signTimeout=45s")
+	var role rbacv1.ClusterRole
+	c.object(t, "ClusterRole", "signet", &role)
+	for _, want := range []struct{ group, resource, verb, name string }{
+		{"awspca.cert-manager.io", "awspcaissuers", "watch", ""},
+		{"awspca.cert-manager.io", "awspcaclusterissuers", "list", ""},
+		{"certificates.k8s.io", "signers", "sign", "awspcaissuers.awspca.cert-manager.io/*"},
+		{"certificates.k8s.io", "signers", "sign", "awspcaclusterissuers.awspca.cert-manager.io/*"},
+		{"cert-manager.io", "signers", "approve", "awspcaissuers.awspca.cert-manager.io/*"},
+		{"cert-manager.io", "signers", "approve", "issuers.cert-manager.io/*"},
+		{"cert-manager.io", "certificaterequests", "create", ""},
+		{"cert-manager.io", "certificaterequests/status", "update", ""},
+	} {
+		if !hasRule(role.Rules, want.group, want.resource, want.verb, want.name) {
+			t.Errorf("ClusterRole lacks %s on %s.%s %s:\n%s", want.verb, want.resource, want.group, want.name, rulesYAML(t, role.Rules))
+		}
+	}
+	args := c.deployment(t).Spec.Template.Spec.Containers[0].Args
+	for _, want := range []string{"--external-issuer=awspcaissuers.awspca.cert-manager.io", "--external-issuer=awspcaclusterissuers.awspca.cert-manager.io,cluster",
+		"--certificate-request-namespace=pki", "--sign-timeout=45s"} {
+		if !slices.Contains(args, want) {
+			t.Errorf("args %v lack %s", args, want)
+		}
+	}
+
+	c = renderChart(t, ns, "--set", "certificateRequests.approval=external")
+	c.object(t, "ClusterRole", "signet", &role)
+	if hasRule(role.Rules, "cert-manager.io", "signers", "approve", "") || hasRule(role.Rules, "cert-manager.io", "certificaterequests/status", "update", "") {
+		t.Errorf("with external approval signet keeps approve rules:\n%s", rulesYAML(t, role.Rules))
+	}
+	if args := c.deployment(t).Spec.Template.Spec.Containers[0].Args; !slices.Contains(args, "--certificate-request-approval=external") {
+		t.Errorf("args %v lack --certificate-request-approval=external", args)
+	}
+}
