@@ -67,7 +67,7 @@ func TestCacheReportsACAThatBecomesShortLived(t *testing.T) {
 	clk := clocktesting.NewFakeClock(start)
 	ca := testpki.MustCA(testpki.CAOptions{CommonName: "aging CA", NotBefore: start.Add(-time.Hour), NotAfter: start.Add(signers.DefaultDuration + time.Hour)})
 	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "ca", ResourceVersion: "1"},
-		Data: map[string][]byte{TLSCertKey: ca.CertPEM(), TLSKeyKey: ca.KeyPEM()}}
+		Data: map[string][]byte{signers.TLSCertKey: ca.CertPEM(), signers.TLSKeyKey: ca.KeyPEM()}}
 	iss := &unstructured.Unstructured{Object: map[string]interface{}{
 		"apiVersion": "cert-manager.io/v1", "kind": "Issuer",
 		"metadata": map[string]interface{}{"name": "ca", "namespace": "team", "uid": "u1"},

@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/signet-dev/signet/internal/testpki"
-	"github.com/signet-dev/signet/pkg/issuers"
 	"github.com/signet-dev/signet/pkg/signers"
 	"github.com/signet-dev/signet/pkg/signers/internal/signertest"
 )
@@ -304,7 +303,7 @@ func TestBuildTemplate(t *testing.T) {
 			check      func(t *testing.T, tmpl *signers.Template)
 		}{desc: string(kt) + " request", in: signers.Input{Request: signertest.CSR(t, signertest.Key(t, kt), &x509.CertificateRequest{Subject: pkix.Name{CommonName: string(kt)}})},
 			check: func(t *testing.T, tmpl *signers.Template) {
-				if !issuers.PublicKeysEqual(signertest.Key(t, kt).Public(), tmpl.PublicKey) {
+				if !signers.PublicKeysEqual(signertest.Key(t, kt).Public(), tmpl.PublicKey) {
 					t.Errorf("template public key is not the request's")
 				}
 			}})
@@ -351,7 +350,7 @@ func checkTemplate(t *testing.T, tmpl *signers.Template, p signers.Policy, now t
 	if !c.BasicConstraintsValid || c.IsCA != tmpl.IsCA {
 		t.Errorf("basic constraints valid=%v isCA=%v, template isCA=%v", c.BasicConstraintsValid, c.IsCA, tmpl.IsCA)
 	}
-	if !issuers.PublicKeysEqual(tmpl.CSR.PublicKey, tmpl.PublicKey) || !issuers.PublicKeysEqual(tmpl.CSR.PublicKey, c.PublicKey) {
+	if !signers.PublicKeysEqual(tmpl.CSR.PublicKey, tmpl.PublicKey) || !signers.PublicKeysEqual(tmpl.CSR.PublicKey, c.PublicKey) {
 		t.Errorf("public keys differ")
 	}
 	// cert-manager's window: from the signing second, exactly the duration.

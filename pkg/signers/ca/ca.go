@@ -8,18 +8,24 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/signet-dev/signet/pkg/issuers"
 	"github.com/signet-dev/signet/pkg/signers"
 )
 
+// Config is what a CA issuer's spec.ca puts into each certificate.
+type Config struct {
+	CRLDistributionPoints  []string
+	OCSPServers            []string
+	IssuingCertificateURLs []string
+}
+
 type signer struct {
-	ca  *issuers.CA
-	cfg issuers.CAConfig
+	ca  *signers.CA
+	cfg Config
 }
 
 // New returns a Signer for a parsed CA Secret and the issuer's spec.ca. It
 // keeps ca; cfg may be nil. It is cheap: one is made per request.
-func New(ca *issuers.CA, cfg *issuers.CAConfig) signers.Signer {
+func New(ca *signers.CA, cfg *Config) signers.Signer {
 	s := &signer{ca: ca}
 	if cfg != nil {
 		s.cfg = *cfg

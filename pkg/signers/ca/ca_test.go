@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/signet-dev/signet/internal/testpki"
-	"github.com/signet-dev/signet/pkg/issuers"
 	"github.com/signet-dev/signet/pkg/signers"
 	"github.com/signet-dev/signet/pkg/signers/ca"
 	"github.com/signet-dev/signet/pkg/signers/internal/signertest"
@@ -39,7 +38,7 @@ func template(t *testing.T, key testpki.KeyType, in signers.Input, p signers.Pol
 
 func parseChain(t *testing.T, pemBytes []byte) []*x509.Certificate {
 	t.Helper()
-	certs, err := issuers.ParseCertificates(pemBytes)
+	certs, err := signers.ParseCertificates(pemBytes)
 	if err != nil {
 		t.Fatalf("status.certificate: %v", err)
 	}
@@ -64,7 +63,7 @@ func TestSignEveryKeyType(t *testing.T) {
 	now := time.Now()
 	for _, caType := range signertest.KeyTypes {
 		root := signertest.CA(t, caType)
-		signer := ca.New(signertest.IssuerCA(t, root), &issuers.CAConfig{SecretName: "ca"})
+		signer := ca.New(signertest.IssuerCA(t, root), &ca.Config{})
 		for _, reqType := range signertest.KeyTypes {
 			t.Run("CA="+string(caType)+"/request="+string(reqType), func(t *testing.T) {
 				tmpl := template(t, reqType, signers.Input{Usages: []string{"digital signature", "key encipherment", "server auth", "client auth"},
@@ -80,7 +79,7 @@ func TestSignEveryKeyType(t *testing.T) {
 				leaf := chain[0]
 				verify(t, root.Cert, chain, now, x509.ExtKeyUsageServerAuth)
 				verify(t, root.Cert, chain, now, x509.ExtKeyUsageClientAuth)
-				if !issuers.PublicKeysEqual(leaf.PublicKey, signertest.Key(t, reqType).Public()) {
+				if !signers.PublicKeysEqual(leaf.PublicKey, signertest.Key(t, reqType).Public()) {
 					t.Errorf("leaf key is not the request's")
 				}
 				if leaf.Subject.CommonName != "leaf "+string(reqType) || !slices.Equal(leaf.DNSNames, []string{"leaf.example.com"}) ||
@@ -283,7 +282,7 @@ func TestChainDropsTheRoot(t *testing.T) {
 
 	tests := []struct {
 		desc          string
-		ca            *issuers.CA
+		ca            *signers.CA
 		leafIssuer    string
 		intermediates []string
 		wantCA        []byte
@@ -318,8 +317,7 @@ func TestChainDropsTheRoot(t *testing.T) {
 func TestSignCopiesIssuerURLs(t *testing.T) {
 	now := time.Now()
 	root := signertest.CA(t, testpki.ECDSAP256)
-	cfg := &issuers.CAConfig{
-		SecretName:             "ca",
+	cfg := &ca.Config{
 		CRLDistributionPoints:  []string{"http://crl.example.com/ca.crl"},
 		OCSPServers:            []string{"http://ocsp.example.com"},
 		IssuingCertificateURLs: []string{"http://example.com/ca.crt"},
@@ -353,7 +351,7 @@ func TestSignCACertificate(t *testing.T) {
 	if !sub.IsCA || sub.KeyUsage&x509.KeyUsageCertSign == 0 || sub.MaxPathLen > 0 {
 		t.Fatalf("sub CA isCA=%v keyUsage=%v maxPathLen=%d", sub.IsCA, sub.KeyUsage, sub.MaxPathLen)
 	}
-	subCA := &issuers.CA{Certificate: sub, Chain: []*x509.Certificate{sub}, Key: subKey, CAPEM: res.CAPEM}
+	subCA := &signers.CA{Certificate: sub, Chain: []*x509.Certificate{sub}, Key: subKey, CAPEM: res.CAPEM}
 	res2, err := ca.New(subCA, nil).Sign(template(t, testpki.Ed25519, signers.Input{Usages: []string{"client auth"}}, signers.Policy{}, now), now)
 	if err != nil {
 		t.Fatal(err)
@@ -384,7 +382,7 @@ func TestSignDoesNotChangeTheTemplate(t *testing.T) {
 	short := signertest.NewCA(t, testpki.CAOptions{NotAfter: now.Add(time.Hour)})
 	tmpl := template(t, testpki.ECDSAP256, signers.Input{}, signers.Policy{}, now)
 	before := *tmpl.Cert
-	if _, err := ca.New(signertest.IssuerCA(t, short), &issuers.CAConfig{OCSPServers: []string{"http://ocsp"}}).Sign(tmpl, now); err != nil {
+	if _, err := ca.New(signertest.IssuerCA(t, short), &ca.Config{OCSPServers: []string{"http://ocsp"}}).Sign(tmpl, now); err != nil {
 		t.Fatal(err)
 	}
 	if !tmpl.Cert.NotAfter.Equal(before.NotAfter) || tmpl.Cert.OCSPServer != nil || tmpl.Cert.AuthorityKeyId != nil {

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/signet-dev/signet/internal/testpki"
-	"github.com/signet-dev/signet/pkg/issuers"
 	"github.com/signet-dev/signet/pkg/signers"
 	"github.com/signet-dev/signet/pkg/signers/internal/signertest"
 	"github.com/signet-dev/signet/pkg/signers/selfsigned"
@@ -33,7 +32,7 @@ func template(t *testing.T, kt testpki.KeyType, annotations map[string]string, n
 
 func TestSelfSignedEveryKeyType(t *testing.T) {
 	now := time.Now()
-	cfg := &issuers.SelfSignedConfig{CRLDistributionPoints: []string{"http://crl.example.com/self.crl"}}
+	cfg := &selfsigned.Config{CRLDistributionPoints: []string{"http://crl.example.com/self.crl"}}
 	for _, kt := range signertest.KeyTypes {
 		for _, isCA := range []bool{false, true} {
 			name := string(kt)
@@ -51,12 +50,12 @@ func TestSelfSignedEveryKeyType(t *testing.T) {
 				if !bytes.Equal(res.CertificatePEM, res.CAPEM) {
 					t.Errorf("CAPEM is not the certificate itself")
 				}
-				certs, err := issuers.ParseCertificates(res.CertificatePEM)
+				certs, err := signers.ParseCertificates(res.CertificatePEM)
 				if err != nil || len(certs) != 1 {
 					t.Fatalf("status.certificate: %d certificates, %v", len(certs), err)
 				}
 				c := certs[0]
-				if !bytes.Equal(c.RawIssuer, c.RawSubject) || !issuers.IsSelfSigned(c) {
+				if !bytes.Equal(c.RawIssuer, c.RawSubject) || !signers.IsSelfSigned(c) {
 					t.Errorf("issuer %s, subject %s: want self-signed", c.Issuer, c.Subject)
 				}
 				if c.IsCA != isCA || (c.KeyUsage&x509.KeyUsageCertSign != 0) != isCA {
@@ -121,7 +120,7 @@ func TestSelfSignedValidityIsExactlyTheRequestedDuration(t *testing.T) {
 				if err != nil {
 					t.Fatalf("Sign: %v", err)
 				}
-				certs, err := issuers.ParseCertificates(res.CertificatePEM)
+				certs, err := signers.ParseCertificates(res.CertificatePEM)
 				if err != nil {
 					t.Fatal(err)
 				}
