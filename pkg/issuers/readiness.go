@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/signet-dev/signet/pkg/signers"
+	"github.com/signet-dev/signet/pkg/wire"
 )
 
 // CASecretState is what the read model knows of a CA issuer's Secret when it
@@ -53,7 +54,7 @@ func ComputeReadiness(iss *Issuer, secret CASecretState, policy CAExpiryPolicy, 
 		return caReadiness(secret, policy, now)
 	case TypeSelfSigned:
 		return Readiness{Ready: true, Reason: ReasonReady,
-			Message: "signs each request with the private key named by its experimental.cert-manager.io/private-key-secret-name annotation"}
+			Message: "signs each request with the private key named by its " + wire.AnnotationPrivateKeySecretName + " annotation"}
 	case TypeVault, TypeACME, TypeVenafi, TypeExternal:
 		return statusReadiness(iss)
 	}

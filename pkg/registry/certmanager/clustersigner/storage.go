@@ -20,7 +20,7 @@ func NewREST(source computed.Source, names wire.SignerNames) *computed.REST {
 		Resource:     certmanager.Resource("clustersigners"),
 		SingularName: "clustersigner",
 		Namespaced:   false,
-		Categories:   []string{"cert-manager"}, // cert-manager's CRDs' category: kubectl get cert-manager lists signers too
+		Categories:   []string{wire.Category},
 		New:          func() runtime.Object { return &certmanager.ClusterSigner{} },
 		NewList:      func() runtime.Object { return &certmanager.ClusterSignerList{} },
 		Build: func(m metav1.ObjectMeta, spec certmanager.SignerSpec, status certmanager.SignerStatus) runtime.Object {

@@ -234,7 +234,7 @@ func approval(ctx context.Context, resource schema.GroupResource) string {
 	if u, ok := genericapirequest.UserFrom(ctx); ok {
 		who = "user " + u.GetName()
 	}
-	return fmt.Sprintf("%s may create %s/sign", who, resource)
+	return fmt.Sprintf("%s may create %s/sign", who, resource.Resource)
 }
 
 // rejected is a 400 whose cause carries the same reason a CSR's Failed
