@@ -3,6 +3,7 @@ package bridge
 import (
 	"context"
 	"fmt"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -242,6 +243,20 @@ func TestCertificateRequestOutcomes(t *testing.T) {
 		evs := events(t, name)
 		if len(evs) != 1 || evs[0].Reason != "CertificateRequestPending" || evs[0].Count != 1 {
 			t.Errorf("events:\n%s\nwant one CertificateRequestPending, once", eventsFor(t, name))
+		}
+		// kubectl signet describe lists the CSR with what it waits for.
+		framework.RequireBinaries(t, "kubectl-signet")
+		plugin, err := framework.Binary("kubectl-signet")
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command(plugin, "--kubeconfig="+env.cp.KubeconfigPath, "describe", "signer", "pending", "-n", "outcomes").CombinedOutput()
+		if err != nil {
+			t.Fatalf("kubectl signet describe: %v\n%s", err, out)
+		}
+		if !strings.Contains(string(out), name) || !strings.Contains(string(out), "CertificateRequestPending") ||
+			!strings.Contains(string(out), "CertificateRequest outcomes/"+cr.GetName()) {
+			t.Errorf("kubectl signet describe signer pending does not show the CSR waiting for its CertificateRequest:\n%s", out)
 		}
 	})
 }
