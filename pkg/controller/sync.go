@@ -46,6 +46,9 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 		// Nothing is left behind for a CSR denied or going away.
 		c.waitingApproval.Delete(csr.UID)
 		c.lastWait.Delete(csr.UID)
+		if !c.leading() {
+			return errNotLeading
+		}
 		return c.pipeline.Withdraw(ctx, ref, objectOf(csr))
 	case len(csr.Status.Certificate) > 0, hasCondition(csr, certificatesv1.CertificateFailed):
 		c.waitingApproval.Delete(csr.UID)
@@ -104,6 +107,9 @@ func (c *Controller) withdrawDeleted(ctx context.Context, name string, csr *cert
 	gone := v.(deletedCSR)
 	if csr != nil && csr.UID == gone.obj.UID {
 		return nil // the delete was for this one and is not through yet
+	}
+	if !c.leading() {
+		return errNotLeading
 	}
 	if err := c.pipeline.Withdraw(ctx, gone.ref, gone.obj); err != nil {
 		return err

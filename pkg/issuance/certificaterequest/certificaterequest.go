@@ -89,6 +89,8 @@ func New(deps issuance.Deps) issuance.Backend {
 	b.informer = dynamicinformer.NewFilteredDynamicInformer(deps.Dynamic, GVR, metav1.NamespaceAll, 0,
 		cache.Indexers{},
 		func(o *metav1.ListOptions) { o.LabelSelector = LabelRequestUID }).Informer()
+	// SetTransform and AddEventHandler fail only on a started informer; this
+	// one starts with the first request.
 	_ = b.informer.SetTransform(func(obj interface{}) (interface{}, error) {
 		if u, ok := obj.(*unstructured.Unstructured); ok {
 			u.SetManagedFields(nil)
