@@ -85,7 +85,8 @@ func New(deps issuance.Deps) issuance.Backend {
 	if b.ctx == nil {
 		b.ctx = context.Background()
 	}
-	// Only signet's own CertificateRequests, and without managed fields.
+	// Only signet's own CertificateRequests, without managed fields or the
+	// request (not read again once sent): a burst of them stays small.
 	b.informer = dynamicinformer.NewFilteredDynamicInformer(deps.Dynamic, GVR, metav1.NamespaceAll, 0,
 		cache.Indexers{},
 		func(o *metav1.ListOptions) { o.LabelSelector = LabelRequestUID }).Informer()
@@ -94,6 +95,7 @@ func New(deps issuance.Deps) issuance.Backend {
 	_ = b.informer.SetTransform(func(obj interface{}) (interface{}, error) {
 		if u, ok := obj.(*unstructured.Unstructured); ok {
 			u.SetManagedFields(nil)
+			unstructured.RemoveNestedField(u.Object, "spec", "request")
 		}
 		return obj, nil
 	})
