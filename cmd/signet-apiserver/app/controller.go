@@ -4,8 +4,11 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
+	"sync"
 
 	"github.com/google/uuid"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/leaderelection"
@@ -13,6 +16,8 @@ import (
 	"k8s.io/klog/v2"
 
 	"github.com/signet-dev/signet/pkg/controller"
+	"github.com/signet-dev/signet/pkg/controller/podcertificates"
+	"github.com/signet-dev/signet/pkg/controller/trustbundles"
 	"github.com/signet-dev/signet/pkg/issuers"
 	"github.com/signet-dev/signet/pkg/signers"
 )
@@ -39,8 +44,14 @@ func runController(ctx context.Context, o *Options, kube kubernetes.Interface, c
 			klog.ErrorS(err, "Cannot build the CSR controller")
 			os.Exit(1)
 		}
+		pods := startPodCertificates(ctx, o, kube, factory, cache)
 		factory.Start(ctx.Done())
+		var wg sync.WaitGroup
+		for _, run := range pods {
+			wg.Go(func() { run(ctx) })
+		}
 		c.Run(ctx)
+		wg.Wait()
 	}
 	le := o.LeaderElection
 	if !le.LeaderElect {
@@ -90,4 +101,58 @@ func runController(ctx context.Context, o *Options, kube kubernetes.Interface, c
 		elector.Run(ctx) // returns after releasing the lease (ReleaseOnCancel)
 	}()
 	return nil
+}
+
+// startPodCertificates builds the PodCertificateRequest and
+// ClusterTrustBundle controllers that the flags ask for and kube-apiserver
+// serves, registering their informers with factory, and returns their Run
+// functions. Run by the leader only, beside the CSR controller.
+func startPodCertificates(ctx context.Context, o *Options, kube kubernetes.Interface, factory informers.SharedInformerFactory, cache *issuers.Cache) []func(context.Context) {
+	if !o.PodCertificates && !o.ClusterTrustBundles {
+		return nil
+	}
+	logger := klog.FromContext(ctx)
+	served, err := kube.Discovery().ServerResourcesForGroupVersion("certificates.k8s.io/v1")
+	if err != nil {
+		logger.Error(err, "Cannot read certificates.k8s.io/v1 discovery; pod certificates and trust bundles are off until restart")
+		return nil
+	}
+	serves := func(resource string) bool {
+		return slices.ContainsFunc(served.APIResources, func(r metav1.APIResource) bool { return r.Name == resource })
+	}
+	var runs []func(context.Context)
+	var bundles *trustbundles.Controller
+	if o.ClusterTrustBundles && !serves("clustertrustbundles") {
+		logger.Info("kube-apiserver does not serve certificates.k8s.io/v1 clustertrustbundles: not publishing trust bundles")
+	} else if o.ClusterTrustBundles {
+		// Only signet's bundles: a label selector on the list and watch.
+		ctbFactory := informers.NewSharedInformerFactoryWithOptions(kube, 0, informers.WithTweakListOptions(func(lo *metav1.ListOptions) {
+			lo.LabelSelector = trustbundles.LabelSelector()
+		}))
+		if bundles, err = trustbundles.New(kube, ctbFactory.Certificates().V1().ClusterTrustBundles(), cache, trustbundles.Options{}); err != nil {
+			klog.ErrorS(err, "Cannot build the ClusterTrustBundle controller")
+			os.Exit(1)
+		}
+		ctbFactory.Start(ctx.Done())
+		runs = append(runs, bundles.Run)
+	}
+	if o.PodCertificates && !serves("podcertificaterequests") {
+		logger.Info("kube-apiserver does not serve certificates.k8s.io/v1 podcertificaterequests: not fulfilling pod certificates")
+	} else if o.PodCertificates {
+		opts := podcertificates.Options{
+			TrustDomain: o.PodCertificateTrustDomain,
+			MaxDuration: o.MaxDuration,
+			Workers:     o.Workers,
+		}
+		if bundles != nil {
+			opts.TrustBundles = bundles
+		}
+		pcrs, err := podcertificates.New(kube, factory.Certificates().V1().PodCertificateRequests(), cache, opts)
+		if err != nil {
+			klog.ErrorS(err, "Cannot build the PodCertificateRequest controller")
+			os.Exit(1)
+		}
+		runs = append(runs, pcrs.Run)
+	}
+	return runs
 }

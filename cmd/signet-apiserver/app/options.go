@@ -23,6 +23,7 @@ import (
 	logsapi "k8s.io/component-base/logs/api/v1"
 	netutils "k8s.io/utils/net"
 
+	"github.com/signet-dev/signet/pkg/controller/podcertificates"
 	"github.com/signet-dev/signet/pkg/servingcert"
 
 	// JSON logging for --logging-format=json.
@@ -67,6 +68,11 @@ type Options struct {
 	WaitingApprovalEventDelay   time.Duration
 	CertificateIssuedEvents     bool
 	ClusterSignerReferenceCheck bool
+
+	// Pod certificates, run by the leader beside the CSR controller.
+	PodCertificates           bool
+	PodCertificateTrustDomain string
+	ClusterTrustBundles       bool
 }
 
 // NewOptions returns the defaults.
@@ -102,6 +108,9 @@ func NewOptions() *Options {
 		},
 		Workers:                   32,
 		WaitingApprovalEventDelay: 10 * time.Second,
+		PodCertificates:           true,
+		PodCertificateTrustDomain: podcertificates.DefaultTrustDomain,
+		ClusterTrustBundles:       true,
 	}
 	o.SecureServing.BindPort = 6443
 	o.SecureServing.ServerCert.CertDirectory = ""
@@ -147,6 +156,16 @@ func (o *Options) Flags() cliflag.NamedFlagSets {
 		"Also require the requester to have the reference verb on clustersigners/<name> for ClusterIssuer signer names.")
 	options.BindLeaderElectionFlags(&o.LeaderElection, fss.FlagSet("leader election"))
 
+	pc := fss.FlagSet("pod certificates")
+	pc.BoolVar(&o.PodCertificates, "pod-certificates", o.PodCertificates,
+		"Fulfil PodCertificateRequests (kubelet's podCertificate projected volumes) for signet's signer names with CA issuers: "+
+			"the pod's namespace must be a namespaced Issuer's own, and its ServiceAccount must be allowed reference on the signer.")
+	pc.StringVar(&o.PodCertificateTrustDomain, "pod-certificate-trust-domain", o.PodCertificateTrustDomain,
+		"SPIFFE trust domain of pod certificates: each carries the URI spiffe://<trust domain>/ns/<namespace>/sa/<service account>.")
+	pc.BoolVar(&o.ClusterTrustBundles, "cluster-trust-bundles", o.ClusterTrustBundles,
+		"Publish each CA signer's CA as a ClusterTrustBundle named <signer name with / as :>:ca (needs attest on the signer names), "+
+			"keeping a replaced CA until the last pod certificate signet issued from it expires.")
+
 	sc := fss.FlagSet("self-managed serving certificates (without --tls-cert-file)")
 	sc.StringVar(&o.ServiceName, "service-name", o.ServiceName, "Name of the Service in front of signet, for the generated serving certificate's DNS names.")
 	sc.StringVar(&o.ServiceNamespace, "service-namespace", o.ServiceNamespace, "Namespace of that Service.")
@@ -190,6 +209,15 @@ func (o *Options) Validate() error {
 	}
 	if o.MaxDuration < 0 {
 		errs = append(errs, fmt.Errorf("--max-duration must not be negative"))
+	}
+	if o.PodCertificates {
+		if err := podcertificates.ValidateTrustDomain(o.PodCertificateTrustDomain); err != nil {
+			errs = append(errs, fmt.Errorf("--pod-certificate-trust-domain: %w", err))
+		}
+		if o.MaxDuration > 0 && o.MaxDuration < podcertificates.MinLifetime {
+			errs = append(errs, fmt.Errorf("--max-duration %s is shorter than %s, the shortest pod certificate kube-apiserver accepts: raise it, or set --pod-certificates=false",
+				o.MaxDuration, podcertificates.MinLifetime))
+		}
 	}
 	if o.LeaderElection.LeaderElect && o.LeaderElection.ResourceNamespace == "" {
 		errs = append(errs, fmt.Errorf("--leader-elect-resource-namespace is required with --leader-elect"))
