@@ -278,6 +278,8 @@ func (c *Controller) write(ctx context.Context, signerName string, sb *signerBun
 		existing = nil
 	} else if err != nil {
 		return time.Time{}, err
+	} else if !owned(existing) {
+		return time.Time{}, notOurs(name, signerName)
 	}
 	bundles := c.kube.CertificatesV1().ClusterTrustBundles()
 	for attempt := 0; ; attempt++ {
@@ -348,8 +350,7 @@ func (c *Controller) write(ctx context.Context, signerName string, sb *signerBun
 		} else if err != nil {
 			return time.Time{}, err
 		} else if !owned(existing) {
-			return time.Time{}, fmt.Errorf("ClusterTrustBundle %s exists without the label %s=%s: it is not signet's, and signet leaves it alone; delete it to let signet publish %s's CA",
-				name, LabelManagedBy, ManagedBy, signerName)
+			return time.Time{}, notOurs(name, signerName)
 		}
 	}
 }
@@ -363,6 +364,8 @@ func (c *Controller) delete(ctx context.Context, signerName string, sb *signerBu
 		return nil
 	} else if err != nil {
 		return err
+	} else if !owned(existing) {
+		return nil
 	}
 	err = c.kube.CertificatesV1().ClusterTrustBundles().Delete(ctx, name, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &existing.UID}})
 	if err != nil && !apierrors.IsNotFound(err) {
@@ -374,6 +377,11 @@ func (c *Controller) delete(ctx context.Context, signerName string, sb *signerBu
 	delete(c.signers, signerName)
 	c.mu.Unlock()
 	return nil
+}
+
+func notOurs(name, signerName string) error {
+	return fmt.Errorf("ClusterTrustBundle %s exists without the label %s=%s: it is not signet's, and signet leaves it alone; delete it to let signet publish %s's CA",
+		name, LabelManagedBy, ManagedBy, signerName)
 }
 
 func owned(b *certificatesv1.ClusterTrustBundle) bool {
