@@ -170,6 +170,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 		c.recorder.Eventf(csr, corev1.EventTypeNormal, ReasonIssued, "Certificate issued by %s, valid until %s", ref, result.NotAfter.UTC().Format("2006-01-02T15:04:05Z"))
 	}
 	observeIssued(ref, typ, csr, c.opts.Clock.Now())
+	signers.CountIssued(string(ref.Kind), result)
 	logger.V(2).Info("Issued certificate", "notAfter", result.NotAfter)
 	return nil
 }

@@ -40,6 +40,9 @@ type State struct {
 	CA *signers.CA
 	// Secret is the Secret a CA issuer reads; empty for other types.
 	Secret SecretKey
+	// CAExpiry says whether CA outlives certificates of the default
+	// duration; set whenever CA parsed as a usable CA, expired or not.
+	CAExpiry *CAExpiry
 }
 
 // Event is one change to the set of States.
@@ -64,6 +67,9 @@ type Options struct {
 	// is closed (it then resumes from its last resource version).
 	WatchBuffer int
 	Clock       clock.WithTicker
+	// SigningPolicy is the policy certificates are signed with: CA signers
+	// whose CA ends within its default grant say so (State.CAExpiry).
+	SigningPolicy signers.Policy
 }
 
 func (o *Options) defaults() {
@@ -339,7 +345,8 @@ func (c *Cache) recheckValidity() {
 		}
 		nowValid := now.After(s.CA.Certificate.NotBefore) && now.Before(s.CA.Certificate.NotAfter)
 		wasValid := s.Reason != ReasonCAExpired && s.Reason != ReasonCANotYetValid
-		if nowValid != wasValid {
+		nowShortLived := s.CAExpiry != nil && caExpiry(s.CA.Certificate, c.opts.SigningPolicy, now).ShortLived
+		if nowValid != wasValid || (s.CAExpiry != nil && nowShortLived != s.CAExpiry.ShortLived) {
 			notifies = append(notifies, c.recompute(ref))
 		}
 	}
@@ -366,12 +373,18 @@ func (c *Cache) recompute(ref Ref) func() {
 	}
 	s := c.compute(iss)
 	if old != nil && old.Issuer == s.Issuer && old.Ready == s.Ready && old.Reason == s.Reason &&
-		old.Message == s.Message && old.CA == s.CA {
+		old.Message == s.Message && old.CA == s.CA && sameCAExpiry(old.CAExpiry, s.CAExpiry) {
 		return func() {}
 	}
 	s.LastTransitionTime = c.opts.Clock.Now()
 	if old != nil && old.Ready == s.Ready && old.Reason == s.Reason {
 		s.LastTransitionTime = old.LastTransitionTime
+	}
+	if s.CAExpiry != nil {
+		s.CAExpiry.LastTransitionTime = c.opts.Clock.Now()
+		if old != nil && old.CAExpiry != nil && old.CAExpiry.ShortLived == s.CAExpiry.ShortLived {
+			s.CAExpiry.LastTransitionTime = old.CAExpiry.LastTransitionTime
+		}
 	}
 	c.states[ref] = s
 	if old == nil {
@@ -380,6 +393,13 @@ func (c *Cache) recompute(ref Ref) func() {
 		c.publish(watch.Modified, s, old)
 	}
 	return c.notifier(ref)
+}
+
+func sameCAExpiry(a, b *CAExpiry) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.ShortLived == b.ShortLived && a.Message == b.Message
 }
 
 func (c *Cache) notifier(ref Ref) func() {
@@ -414,6 +434,7 @@ func (c *Cache) compute(iss *Issuer) *State {
 		ca, err := c.parseCA(key, secret)
 		if ca != nil && err == nil {
 			s.CA = ca
+			s.CAExpiry = caExpiry(ca.Certificate, c.opts.SigningPolicy, c.opts.Clock.Now())
 			err = ca.CheckValidity(key.String(), c.opts.Clock.Now())
 		} else if ca != nil {
 			s.CA = ca

@@ -27,6 +27,10 @@ type Result struct {
 	CAPEM []byte
 	// NotBefore and NotAfter are the leaf's validity.
 	NotBefore, NotAfter time.Time
+	// OutlivesCA: NotAfter is after the issuing CA certificate's NotAfter.
+	// The certificate stops verifying when the CA expires unless the CA is
+	// renewed with the same key.
+	OutlivesCA bool
 }
 
 // EncodeCertificates encodes DER certificates as one PEM bundle.

@@ -41,6 +41,19 @@ func Fields(s *issuers.State) (metav1.ObjectMeta, certmanager.SignerSpec, certma
 			LastTransitionTime: metav1.NewTime(s.LastTransitionTime),
 		}},
 	}
+	if e := s.CAExpiry; e != nil {
+		short := metav1.ConditionFalse
+		if e.ShortLived {
+			short = metav1.ConditionTrue
+		}
+		status.Conditions = append(status.Conditions, metav1.Condition{
+			Type:               certmanager.SignerConditionShortLivedCA,
+			Status:             short,
+			Reason:             e.Reason,
+			Message:            e.Message,
+			LastTransitionTime: metav1.NewTime(e.LastTransitionTime),
+		})
+	}
 	if s.CA != nil {
 		c := s.CA.Certificate
 		status.CA = &certmanager.CertificateAuthority{

@@ -124,6 +124,7 @@ func (r *REST) sign(ref issuers.Ref, req *certmanager.SigningRequest) (*certmana
 	if err != nil {
 		return nil, policyError(err)
 	}
+	signers.CountIssued(string(r.kind), result)
 	out := req.DeepCopy()
 	out.Status = certmanager.SigningRequestStatus{
 		Certificate: result.CertificatePEM,
