@@ -21,6 +21,7 @@ import (
 	"github.com/signet-dev/signet/internal/testpki"
 	"github.com/signet-dev/signet/pkg/controller/trustbundles"
 	"github.com/signet-dev/signet/pkg/issuers"
+	"github.com/signet-dev/signet/pkg/signers"
 )
 
 // TestPodCertificateForEveryKeyType: a pod's kubelet asks for a certificate
@@ -370,4 +371,48 @@ func (pw *podCertificateWrites) watchErr() error {
 	pw.mu.Lock()
 	defer pw.mu.Unlock()
 	return pw.err
+}
+
+// TestPodCertificateFlags: --pod-certificate-trust-domain names the SPIFFE
+// trust domain; --pod-certificates=false and --cluster-trust-bundles=false
+// switch both controllers off.
+func TestPodCertificateFlags(t *testing.T) {
+	const ns = "pcr-flags"
+	signer := newCAIssuerNamespace(t, ns, "ca")
+	allowReference(t, ns, "web", ns, "ca")
+
+	withSignet(t, []string{"--pod-certificate-trust-domain=prod.example.org"}, func() {
+		pod := createCertPod(t, ns, "web-td", "web", corev1.PodCertificateProjection{SignerName: signer, KeyType: "ECDSAP256"})
+		_, pcr := requestPodCertificate(t, pod)
+		pcr = waitFinished(t, ns, pcr.Name)
+		chain, err := signers.ParseCertificates([]byte(pcr.Status.CertificateChain))
+		if err != nil {
+			t.Fatalf("%v (conditions %+v)", err, pcr.Status.Conditions)
+		}
+		if got := chain[0].URIs; len(got) != 1 || got[0].String() != "spiffe://prod.example.org/ns/pcr-flags/sa/web" {
+			t.Errorf("URIs %v, want spiffe://prod.example.org/ns/pcr-flags/sa/web", got)
+		}
+	})
+
+	withSignet(t, []string{"--pod-certificates=false", "--cluster-trust-bundles=false"}, func() {
+		createIssuer(t, ns, "later", nil, caSpec("ca"))
+		allowReference(t, ns, "web", ns, "later")
+		later := "issuers.cert-manager.io/" + ns + ".later"
+		pod := createCertPod(t, ns, "web-off", "web", corev1.PodCertificateProjection{SignerName: later, KeyType: "ECDSAP256"})
+		_, pcr := requestPodCertificate(t, pod)
+		// The CSR controller runs: a CSR to the same signer is issued meanwhile.
+		name := createCSR(t, &csrRequest{signerName: later, commonName: "flags-off"})
+		approve(t, name)
+		mustIssue(t, name)
+		got, err := env.kube.CertificatesV1().PodCertificateRequests(ns).Get(context.Background(), pcr.Name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got.Status.Conditions) != 0 {
+			t.Errorf("--pod-certificates=false: conditions %+v, want none", got.Status.Conditions)
+		}
+		if b := podTrustBundle(t, later); len(b) != 0 {
+			t.Errorf("--cluster-trust-bundles=false: a bundle for a new issuer holds %d CAs", len(b))
+		}
+	})
 }
