@@ -59,7 +59,7 @@ test-unit:
 
 ## test-fuzz: run each fuzz target for FUZZTIME; corpora are under test/fuzz
 FUZZTIME ?= 10s
-FUZZ_TARGETS := pkg/issuers:FuzzParseSignerName pkg/signers:FuzzBuildTemplate pkg/signers:FuzzRequestedDuration
+FUZZ_TARGETS := pkg/wire:FuzzParseSignerName pkg/signers:FuzzBuildTemplate pkg/issuance:FuzzRequestedDuration
 test-fuzz:
 	for t in $(FUZZ_TARGETS); do \
 	  $(GO) test ./$${t%%:*} -run='^$$' -fuzz="^$${t##*:}$$" -fuzztime=$(FUZZTIME) || exit 1; \

@@ -22,7 +22,6 @@ import (
 	"github.com/signet-dev/signet/pkg/registry/certmanager/clustersigner"
 	"github.com/signet-dev/signet/pkg/registry/certmanager/sign"
 	"github.com/signet-dev/signet/pkg/registry/certmanager/signer"
-	"github.com/signet-dev/signet/pkg/signers"
 )
 
 var (
@@ -50,8 +49,9 @@ func init() {
 type ExtraConfig struct {
 	// Issuers is the read model every signer is computed from.
 	Issuers *issuers.Cache
-	// Policy is what the sign subresource enforces, as the CSR path does.
-	Policy signers.Policy
+	// Issuance is the pipeline the sign subresource hands requests to, the
+	// same one the CSR controller uses.
+	Issuance sign.Issuer
 }
 
 // Config is the whole server configuration.
@@ -83,8 +83,8 @@ func (cfg *Config) Complete() CompletedConfig {
 // New builds the server: the API group, discovery with the reference verb,
 // and a readiness check that waits for the read model.
 func (c completedConfig) New() (*Server, error) {
-	if c.ExtraConfig.Issuers == nil {
-		return nil, fmt.Errorf("apiserver: ExtraConfig.Issuers is required")
+	if c.ExtraConfig.Issuers == nil || c.ExtraConfig.Issuance == nil {
+		return nil, fmt.Errorf("apiserver: ExtraConfig.Issuers and ExtraConfig.Issuance are required")
 	}
 	gs, err := c.GenericConfig.New("signet-apiserver", genericapiserver.NewEmptyDelegate())
 	if err != nil {
@@ -97,9 +97,9 @@ func (c completedConfig) New() (*Server, error) {
 	apiGroupInfo := genericapiserver.NewDefaultAPIGroupInfo(certmanager.GroupName, Scheme, metav1.ParameterCodec, Codecs)
 	apiGroupInfo.VersionedResourcesStorageMap[v1alpha1.SchemeGroupVersion.Version] = map[string]rest.Storage{
 		"signers":             signer.NewREST(c.ExtraConfig.Issuers),
-		"signers/sign":        sign.NewREST(issuers.KindIssuer, c.ExtraConfig.Issuers, c.ExtraConfig.Policy),
+		"signers/sign":        sign.NewREST(issuers.KindIssuer, c.ExtraConfig.Issuance),
 		"clustersigners":      clustersigner.NewREST(c.ExtraConfig.Issuers),
-		"clustersigners/sign": sign.NewREST(issuers.KindClusterIssuer, c.ExtraConfig.Issuers, c.ExtraConfig.Policy),
+		"clustersigners/sign": sign.NewREST(issuers.KindClusterIssuer, c.ExtraConfig.Issuance),
 	}
 	if err := gs.InstallAPIGroup(&apiGroupInfo); err != nil {
 		return nil, err

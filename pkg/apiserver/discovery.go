@@ -14,7 +14,7 @@ import (
 	"k8s.io/apiserver/pkg/endpoints/discovery"
 	discoveryendpoint "k8s.io/apiserver/pkg/endpoints/discovery/aggregated"
 
-	"github.com/signet-dev/signet/pkg/issuers"
+	"github.com/signet-dev/signet/pkg/wire"
 )
 
 // referenceVerbManager adds the reference verb to the listed resources of one
@@ -40,8 +40,8 @@ func (m *referenceVerbManager) AddGroupVersion(group string, v apidiscoveryv2.AP
 		v.Resources = slices.Clone(v.Resources)
 		for i := range v.Resources {
 			r := &v.Resources[i]
-			if slices.Contains(m.resources, r.Resource) && !slices.Contains(r.Verbs, issuers.ReferenceVerb) {
-				r.Verbs = append(slices.Clone(r.Verbs), issuers.ReferenceVerb)
+			if slices.Contains(m.resources, r.Resource) && !slices.Contains(r.Verbs, wire.ReferenceVerb) {
+				r.Verbs = append(slices.Clone(r.Verbs), wire.ReferenceVerb)
 			}
 		}
 		m.mu.Lock()

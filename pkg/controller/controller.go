@@ -1,16 +1,19 @@
-// Package controller fulfils approved CertificateSigningRequests whose
-// signerName names a cert-manager Issuer or ClusterIssuer. It decides and
-// writes; the certificates themselves come from pkg/signers.
+// Package controller is the CertificateSigningRequest edge: it fulfils
+// approved CSRs whose signerName names a cert-manager Issuer or
+// ClusterIssuer. It reads each CSR into a request, hands it to the issuance
+// pipeline, and writes what the pipeline decides.
 package controller
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
 	"time"
 
 	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
-	utilcache "k8s.io/apimachinery/pkg/util/cache"
+	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/apimachinery/pkg/util/wait"
 	certinformers "k8s.io/client-go/informers/certificates/v1"
@@ -22,21 +25,15 @@ import (
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 
+	"github.com/signet-dev/signet/pkg/issuance"
 	"github.com/signet-dev/signet/pkg/issuers"
-	"github.com/signet-dev/signet/pkg/signers"
+	"github.com/signet-dev/signet/pkg/wire"
 )
 
 // Options configure the controller.
 type Options struct {
-	// ClusterResourceNamespace holds ClusterIssuers' Secrets (and the private
-	// keys SelfSigned ClusterIssuer requests name).
-	ClusterResourceNamespace string
-	// Policy is what every certificate obeys (duration cap, backdating).
-	Policy signers.Policy
 	// WriteCAAnnotation writes experimental.cert-manager.io/ca on issued CSRs.
 	WriteCAAnnotation bool
-	// ClusterSignerReferenceCheck requires reference on clustersigners too.
-	ClusterSignerReferenceCheck bool
 	// Workers is how many CSRs are handled at once.
 	Workers int
 	// WaitingApprovalEventDelay is how old an unapproved CSR must be before
@@ -49,7 +46,27 @@ type Options struct {
 	// and the Issued condition already say so, and the event is one more
 	// kube-apiserver write (and etcd object for an hour) per certificate.
 	CertificateIssuedEvents bool
-	Clock                   clock.Clock
+	// Leading reports whether this replica may still act as the leader; it
+	// is asked before each signing and each write. Nil: always (no leader
+	// election).
+	Leading func() bool
+	Clock   clock.Clock
+}
+
+// DefaultWorkers is how many CSRs the controller handles at once unless told.
+const DefaultWorkers = 32
+
+// IssuerSource is the read model of issuers, as the controller uses it.
+type IssuerSource interface {
+	Get(ref issuers.Ref) (*issuers.State, bool)
+	HasSynced() bool
+	// OnChange registers a function called after an issuer's state changes.
+	OnChange(func(issuers.Ref))
+}
+
+// Pipeline decides what happens to a request (pkg/issuance).
+type Pipeline interface {
+	Issue(ctx context.Context, req *issuance.Request) (issuance.Outcome, error)
 }
 
 // Controller signs approved CSRs for issuers.cert-manager.io/* and
@@ -57,15 +74,15 @@ type Options struct {
 type Controller struct {
 	opts     Options
 	kube     kubernetes.Interface
-	issuers  *issuers.Cache
-	csrs     cache.Indexer
+	issuers  IssuerSource
+	pipeline Pipeline
+	// csrs is the informer's cache, overlaid with what this controller
+	// wrote until the informer has caught up (see recentWrites).
+	csrs     cache.MutationCache
 	synced   cache.InformerSynced
 	queue    workqueue.TypedRateLimitingInterface[string]
 	recorder record.EventRecorder
 	events   record.EventBroadcaster
-
-	// references caches reference decisions (see reference.go).
-	references *utilcache.LRUExpireCache
 
 	// waitingApproval remembers which CSRs already got their one
 	// WaitingApproval event; entries go when the CSR is approved or deleted.
@@ -74,29 +91,26 @@ type Controller struct {
 
 const signerNameIndex = "signerName"
 
-// New wires the controller to a CSR informer (which the caller starts) and
-// the issuers read model.
-func New(kube kubernetes.Interface, csrInformer certinformers.CertificateSigningRequestInformer, cache_ *issuers.Cache, opts Options) (*Controller, error) {
+// New wires the controller to a CSR informer (which the caller starts), the
+// issuers read model and the issuance pipeline.
+func New(kube kubernetes.Interface, csrInformer certinformers.CertificateSigningRequestInformer, source IssuerSource, pipeline Pipeline, opts Options) (*Controller, error) {
 	if opts.Workers <= 0 {
-		opts.Workers = 32
+		opts.Workers = DefaultWorkers
 	}
 	if opts.Clock == nil {
 		opts.Clock = clock.RealClock{}
 	}
-	if opts.ClusterResourceNamespace == "" {
-		opts.ClusterResourceNamespace = "cert-manager"
-	}
 	events := record.NewBroadcaster(record.WithContext(context.Background()))
 	c := &Controller{
-		opts:    opts,
-		kube:    kube,
-		issuers: cache_,
+		opts:     opts,
+		kube:     kube,
+		issuers:  source,
+		pipeline: pipeline,
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.DefaultTypedControllerRateLimiter[string](),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "certificatesigningrequests"}),
-		events:     events,
-		recorder:   events.NewRecorder(schemeForEvents, corev1.EventSource{Component: "signet"}),
-		references: newReferenceCache(),
+		events:   events,
+		recorder: events.NewRecorder(schemeForEvents, corev1.EventSource{Component: wire.EventSource}),
 	}
 	inf := csrInformer.Informer()
 	// CSRs for other signers (kubelets', say) are kept as little more than a
@@ -122,23 +136,46 @@ func New(kube kubernetes.Interface, csrInformer certinformers.CertificateSigning
 			if !ok {
 				return false
 			}
-			_, ours := issuers.ParseSignerName(csr.Spec.SignerName)
+			_, ours := wire.ParseSignerName(csr.Spec.SignerName)
 			return ours
 		},
 		Handler: cache.ResourceEventHandlerFuncs{
-			AddFunc:    c.enqueue,
-			UpdateFunc: func(_, obj interface{}) { c.enqueue(obj) },
+			AddFunc:    c.onAddOrUpdate,
+			UpdateFunc: func(_, obj interface{}) { c.onAddOrUpdate(obj) },
 			DeleteFunc: c.forget,
 		},
 	}); err != nil {
 		return nil, err
 	}
-	c.csrs = inf.GetIndexer()
+	// A CSR is often synced again before the informer has seen signet's own
+	// write to it (the write's event is still on its way). Read from the
+	// cache as it was, it looks unsigned and would be signed again, only for
+	// the write to conflict. The mutation cache returns the newer of the
+	// informer's copy and the one signet wrote.
+	c.csrs = cache.NewIntegerResourceVersionMutationCacheWithOptions(klog.Background(), inf.GetStore(), cache.MutationCacheOptions{
+		Indexer:      inf.GetIndexer(),
+		TTL:          recentWritesTTL,
+		MaxCacheSize: recentWritesSize,
+	})
 	c.synced = inf.HasSynced
 	// A CSR waiting for its issuer, or for the issuer's CA Secret, is retried
 	// as soon as either changes.
-	cache_.OnChange(c.enqueueSigner)
+	source.OnChange(c.enqueueSigner)
 	return c, nil
+}
+
+// What signet wrote is remembered until the informer shows it, at most
+// recentWritesTTL, for at most recentWritesSize CSRs: a burst's worth.
+const (
+	recentWritesTTL  = time.Minute
+	recentWritesSize = 16384
+)
+
+func (c *Controller) onAddOrUpdate(obj interface{}) {
+	if o, ok := obj.(runtime.Object); ok {
+		c.csrs.OnAddOrUpdate(o) // the informer caught up: forget our copy
+	}
+	c.enqueue(obj)
 }
 
 func (c *Controller) enqueue(obj interface{}) {
@@ -156,13 +193,22 @@ func (c *Controller) forget(obj interface{}) {
 	}
 	if csr, ok := obj.(*certificatesv1.CertificateSigningRequest); ok {
 		c.waitingApproval.Delete(csr.UID)
+		c.csrs.OnDelete(csr)
 	}
+}
+
+// remember keeps what signet wrote, slimmed as the informer slims, until
+// the informer has it.
+func (c *Controller) remember(written *certificatesv1.CertificateSigningRequest) {
+	obj, _ := slimCSR(written)
+	c.csrs.Mutation(obj)
 }
 
 // enqueueSigner requeues the unfinished CSRs that name ref.
 func (c *Controller) enqueueSigner(ref issuers.Ref) {
 	objs, err := c.csrs.ByIndex(signerNameIndex, ref.SignerName())
 	if err != nil {
+		utilruntime.HandleError(fmt.Errorf("listing the CSRs for %s to retry them: %w", ref, err))
 		return
 	}
 	for _, obj := range objs {
@@ -205,7 +251,15 @@ func (c *Controller) next(ctx context.Context) bool {
 		return false
 	}
 	defer c.queue.Done(key)
-	if err := c.sync(ctx, key); err != nil {
+	err := c.sync(ctx, key)
+	if errors.Is(err, errNotLeading) {
+		// Not an error of the CSR's: come back when leadership is settled,
+		// one way (the lease renewed) or the other (the process exits).
+		notLeading.Inc()
+		c.queue.AddAfter(key, notLeadingRetry)
+		return true
+	}
+	if err != nil {
 		utilruntime.HandleErrorWithContext(ctx, err, "Syncing CertificateSigningRequest", "csr", key)
 		c.queue.AddRateLimited(key)
 		return true
@@ -213,6 +267,14 @@ func (c *Controller) next(ctx context.Context) bool {
 	c.queue.Forget(key)
 	return true
 }
+
+// errNotLeading stops a sync that would sign or write while this replica
+// cannot be sure it still leads.
+var errNotLeading = errors.New("not leading")
+
+const notLeadingRetry = time.Second
+
+func (c *Controller) leading() bool { return c.opts.Leading == nil || c.opts.Leading() }
 
 // slimCSR strips managed fields from every CSR, and from CSRs for other
 // signers everything but what the filter and index read.
@@ -222,7 +284,7 @@ func slimCSR(obj interface{}) (interface{}, error) {
 		return obj, nil
 	}
 	csr.ManagedFields = nil
-	if _, ours := issuers.ParseSignerName(csr.Spec.SignerName); ours {
+	if _, ours := wire.ParseSignerName(csr.Spec.SignerName); ours {
 		return csr, nil
 	}
 	slim := &certificatesv1.CertificateSigningRequest{}

@@ -21,6 +21,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/signet-dev/signet/pkg/signers"
+	"github.com/signet-dev/signet/pkg/wire"
 )
 
 // State is the computed state of one issuer at one resource version. A State
@@ -69,12 +70,12 @@ type Options struct {
 	Clock       clock.WithTicker
 	// SigningPolicy is the policy certificates are signed with: CA signers
 	// whose CA ends within its default grant say so (State.CAExpiry).
-	SigningPolicy signers.Policy
+	SigningPolicy CAExpiryPolicy
 }
 
 func (o *Options) defaults() {
 	if o.ClusterResourceNamespace == "" {
-		o.ClusterResourceNamespace = "cert-manager"
+		o.ClusterResourceNamespace = DefaultClusterResourceNamespace
 	}
 	if o.HistorySize <= 0 {
 		o.HistorySize = 50000
@@ -452,7 +453,7 @@ func (c *Cache) compute(iss *Issuer) *State {
 		s.Message = fmt.Sprintf("signing with CA %s, valid until %s", ca.Certificate.Subject, ca.Certificate.NotAfter.UTC().Format(time.RFC3339))
 	case TypeSelfSigned:
 		s.Ready, s.Reason = true, ReasonReady
-		s.Message = "signs each request with the private key named by its experimental.cert-manager.io/private-key-secret-name annotation"
+		s.Message = "signs each request with the private key named by its " + wire.AnnotationPrivateKeySecretName + " annotation"
 	case TypeVault, TypeACME, TypeVenafi:
 		s.Reason = ReasonUnsupportedIssuer
 		s.Message = fmt.Sprintf("signet does not sign with %s issuers", iss.Type)

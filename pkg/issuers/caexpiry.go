@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/signet-dev/signet/pkg/signers"
+	"github.com/signet-dev/signet/pkg/wire"
 )
 
 // Reasons of a CA signer's ShortLivedCA condition.
@@ -32,10 +32,23 @@ type CAExpiry struct {
 	LastTransitionTime time.Time
 }
 
+// CAExpiryPolicy is what of the signing policy the short-lived CA rule
+// needs; the issuance pipeline's Policy makes it (CAExpiryPolicy).
+type CAExpiryPolicy struct {
+	// DefaultGrant is the lifetime a request that asks for none gets; zero:
+	// wire.DefaultDuration.
+	DefaultGrant time.Duration
+	// CapToCAExpiry: certificates end no later than their CA (--cap-to-ca-expiry).
+	CapToCAExpiry bool
+}
+
 // caExpiry applies the short-lived CA rule to ca at now under policy.
 // LastTransitionTime is left to the caller, which knows the previous state.
-func caExpiry(ca *x509.Certificate, policy signers.Policy, now time.Time) *CAExpiry {
-	grant := policy.DefaultGrant()
+func caExpiry(ca *x509.Certificate, policy CAExpiryPolicy, now time.Time) *CAExpiry {
+	grant := policy.DefaultGrant
+	if grant <= 0 {
+		grant = wire.DefaultDuration
+	}
 	ends := ca.NotAfter.UTC().Format(time.RFC3339)
 	if !ca.NotAfter.Before(now.Add(grant)) {
 		return &CAExpiry{Reason: ReasonCAOutlivesDefaultDuration,

@@ -18,6 +18,7 @@ import (
 
 	"github.com/signet-dev/signet/internal/testpki"
 	"github.com/signet-dev/signet/pkg/signers"
+	"github.com/signet-dev/signet/pkg/wire"
 )
 
 func TestCAExpiryRule(t *testing.T) {
@@ -26,7 +27,7 @@ func TestCAExpiryRule(t *testing.T) {
 	tests := []struct {
 		desc          string
 		caEndsIn      time.Duration
-		policy        signers.Policy
+		policy        CAExpiryPolicy
 		wantShort     bool
 		wantInMessage string
 	}{
@@ -35,10 +36,9 @@ func TestCAExpiryRule(t *testing.T) {
 		{desc: "ends a second before a default certificate", caEndsIn: 90*day - time.Second, wantShort: true, wantInMessage: "cert-manager's rule"},
 		{desc: "expires in 2 minutes", caEndsIn: 2 * time.Minute, wantShort: true, wantInMessage: "stop verifying when it expires"},
 		{desc: "already expired", caEndsIn: -time.Hour, wantShort: true},
-		{desc: "max-duration under the CA's life: not short", caEndsIn: 30 * day, policy: signers.Policy{MaxDuration: 7 * day}, wantInMessage: "default duration 168h0m0s"},
-		{desc: "max-duration over the CA's life", caEndsIn: 5 * day, policy: signers.Policy{MaxDuration: 7 * day}, wantShort: true, wantInMessage: "default duration 168h0m0s"},
-		{desc: "max-duration over 90 days leaves the default at 90 days", caEndsIn: 100 * day, policy: signers.Policy{MaxDuration: 200 * day}, wantInMessage: "2160h0m0s"},
-		{desc: "cap-to-ca-expiry says certificates are shortened", caEndsIn: time.Hour, policy: signers.Policy{CapToCAExpiry: true}, wantShort: true, wantInMessage: "shortened to end with the CA (--cap-to-ca-expiry)"},
+		{desc: "a 7-day default grant under the CA's life: not short", caEndsIn: 30 * day, policy: CAExpiryPolicy{DefaultGrant: 7 * day}, wantInMessage: "default duration 168h0m0s"},
+		{desc: "a 7-day default grant over the CA's life", caEndsIn: 5 * day, policy: CAExpiryPolicy{DefaultGrant: 7 * day}, wantShort: true, wantInMessage: "default duration 168h0m0s"},
+		{desc: "cap-to-ca-expiry says certificates are shortened", caEndsIn: time.Hour, policy: CAExpiryPolicy{CapToCAExpiry: true}, wantShort: true, wantInMessage: "shortened to end with the CA (--cap-to-ca-expiry)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.desc, func(t *testing.T) {
@@ -65,7 +65,7 @@ func TestCAExpiryRule(t *testing.T) {
 func TestCacheReportsACAThatBecomesShortLived(t *testing.T) {
 	start := time.Now().Truncate(time.Second)
 	clk := clocktesting.NewFakeClock(start)
-	ca := testpki.MustCA(testpki.CAOptions{CommonName: "aging CA", NotBefore: start.Add(-time.Hour), NotAfter: start.Add(signers.DefaultDuration + time.Hour)})
+	ca := testpki.MustCA(testpki.CAOptions{CommonName: "aging CA", NotBefore: start.Add(-time.Hour), NotAfter: start.Add(wire.DefaultDuration + time.Hour)})
 	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "ca", ResourceVersion: "1"},
 		Data: map[string][]byte{signers.TLSCertKey: ca.CertPEM(), signers.TLSKeyKey: ca.KeyPEM()}}
 	iss := &unstructured.Unstructured{Object: map[string]interface{}{

@@ -12,27 +12,29 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/signet-dev/signet/pkg/wire"
 )
 
-// Group is the API group of cert-manager's issuers, and of signet's signers.
-const Group = "cert-manager.io"
-
-// ReferenceVerb is the RBAC verb a CSR requester needs on a signer to use it.
-// No request serves it: it exists so that RBAC rules and `kubectl auth can-i`
-// name a resource that discovery lists with that verb.
-const ReferenceVerb = "reference"
+// DefaultClusterResourceNamespace is where ClusterIssuers' Secrets are
+// when nothing says otherwise: the namespace cert-manager is installed in.
+const DefaultClusterResourceNamespace = "cert-manager"
 
 var (
-	IssuerGVR        = schema.GroupVersionResource{Group: Group, Version: "v1", Resource: "issuers"}
-	ClusterIssuerGVR = schema.GroupVersionResource{Group: Group, Version: "v1", Resource: "clusterissuers"}
+	IssuerGVR        = schema.GroupVersionResource{Group: wire.Group, Version: "v1", Resource: "issuers"}
+	ClusterIssuerGVR = schema.GroupVersionResource{Group: wire.Group, Version: "v1", Resource: "clusterissuers"}
 )
 
-// Kind is the kind of a cert-manager issuer object.
-type Kind string
+// Kind is the kind of a cert-manager issuer object; Ref names one issuer
+// (its signer name is Ref.SignerName). Both are cert-manager's wire names.
+type (
+	Kind = wire.IssuerKind
+	Ref  = wire.IssuerRef
+)
 
 const (
-	KindIssuer        Kind = "Issuer"
-	KindClusterIssuer Kind = "ClusterIssuer"
+	KindIssuer        = wire.KindIssuer
+	KindClusterIssuer = wire.KindClusterIssuer
 )
 
 // Type is which cert-manager issuer implementation an issuer configures.
@@ -46,20 +48,6 @@ const (
 	TypeVenafi     Type = "Venafi"
 	TypeUnknown    Type = "Unknown"
 )
-
-// Ref identifies one issuer. Namespace is empty for a ClusterIssuer.
-type Ref struct {
-	Kind      Kind
-	Namespace string
-	Name      string
-}
-
-func (r Ref) String() string {
-	if r.Kind == KindClusterIssuer {
-		return "ClusterIssuer " + r.Name
-	}
-	return "Issuer " + r.Namespace + "/" + r.Name
-}
 
 // Issuer is signet's view of a cert-manager Issuer or ClusterIssuer: only what
 // signet signs with or shows.

@@ -24,8 +24,8 @@ func benchInput(b *testing.B, kt testpki.KeyType) signers.Input {
 			Subject:  pkix.Name{CommonName: "system:node:worker-1", Organization: []string{"system:nodes"}},
 			DNSNames: []string{"worker-1.example.com"},
 		}),
-		Usages:            []string{"digital signature", "key encipherment", "client auth"},
-		ExpirationSeconds: ptr[int32](86400),
+		Usages:   []string{"digital signature", "key encipherment", "client auth"},
+		Duration: 24 * time.Hour,
 	}
 }
 
@@ -53,7 +53,7 @@ func BenchmarkBuildTemplate(b *testing.B) {
 		for i := 0; i < signers.MaxSANs; i++ {
 			tmpl.URIs = append(tmpl.URIs, &url.URL{Scheme: "spiffe", Host: "c", Path: fmt.Sprintf("/%d", i)})
 		}
-		in := signers.Input{Request: signertest.CSR(b, key, tmpl)}
+		in := signers.Input{Request: signertest.CSR(b, key, tmpl), Duration: 24 * time.Hour}
 		b.ReportAllocs()
 		for b.Loop() {
 			if _, err := signers.BuildTemplate(in, signers.Policy{}, now); err != nil {

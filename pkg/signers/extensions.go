@@ -153,9 +153,9 @@ func parseRequestedExtensions(csr *x509.CertificateRequest) (requestedExtensions
 func (r requestedExtensions) agree(isCA bool, ku x509.KeyUsage, eku []x509.ExtKeyUsage) *Failure {
 	if r.hasBasicConstraints && r.isCA != isCA {
 		if r.isCA {
-			return failf(ReasonIsCAMismatch, fmt.Sprintf("the request encodes basicConstraints CA:TRUE but does not have the annotation %s: \"true\"", AnnotationRequestIsCA))
+			return failf(ReasonIsCAMismatch, "the request encodes basicConstraints CA:TRUE but does not ask for a CA certificate (request-is-ca annotation, or isCA)")
 		}
-		return failf(ReasonIsCAMismatch, fmt.Sprintf("the request encodes basicConstraints CA:FALSE but has the annotation %s: \"true\"", AnnotationRequestIsCA))
+		return failf(ReasonIsCAMismatch, "the request encodes basicConstraints CA:FALSE but asks for a CA certificate (request-is-ca annotation, or isCA)")
 	}
 	if r.hasKeyUsage && r.keyUsage != ku && !(isCA && r.keyUsage|x509.KeyUsageCertSign == ku) {
 		return failf(ReasonKeyUsageMismatch, fmt.Sprintf("the request encodes key usages [%s] but spec.usages grant [%s]",

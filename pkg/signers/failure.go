@@ -6,9 +6,9 @@ import (
 	"unicode/utf8"
 )
 
-// Failure is a terminal outcome: signing this request can never succeed, so
-// the CSR gets a Failed condition with this reason and message. Any other
-// error from this package is worth retrying.
+// Failure is a fault of the request itself: it can never be signed as it
+// is, so the request fails with this reason and message. Any other error
+// from this package is not the request's fault.
 type Failure struct {
 	Reason  string
 	Message string
@@ -16,40 +16,10 @@ type Failure struct {
 
 func (f *Failure) Error() string { return f.Reason + ": " + f.Message }
 
-// Failed reasons. Where cert-manager's CSR controllers have a reason for the
-// same condition the name is theirs, so that a user moving from cert-manager
-// sees the same conditions.
+// Failure reasons: which rule the request broke. They are signet's own
+// (cert-manager reports all of these as SigningError or ErrorGenerating);
+// cert-manager's reasons are in pkg/wire.
 const (
-	// ReasonErrorParseDuration: the request-duration annotation is not a Go
-	// duration. cert-manager: certificatesigningrequests/sync.go.
-	ReasonErrorParseDuration = "ErrorParseDuration"
-	// ReasonInvalidDuration: the requested duration is under 10 minutes.
-	// cert-manager: certificatesigningrequests/sync.go.
-	ReasonInvalidDuration = "InvalidDuration"
-	// ReasonSigningError: a CA issuer could not sign. cert-manager:
-	// certificatesigningrequests/ca/ca.go (which also uses it for every
-	// problem with the request itself; signet names those below).
-	ReasonSigningError = "SigningError"
-	// ReasonErrorSigning: a SelfSigned issuer could not sign. cert-manager:
-	// certificatesigningrequests/selfsigned/selfsigned.go.
-	ReasonErrorSigning = "ErrorSigning"
-	// ReasonErrorGenerating: the certificate template could not be built for
-	// a reason that is not the request's fault. cert-manager:
-	// certificatesigningrequests/selfsigned/selfsigned.go (which uses it for
-	// every template problem).
-	ReasonErrorGenerating = "ErrorGenerating"
-	// ReasonErrorKeyMatch: a SelfSigned issuer's private key is not the key of
-	// the request. cert-manager: certificatesigningrequests/selfsigned/selfsigned.go.
-	ReasonErrorKeyMatch = "ErrorKeyMatch"
-	// ReasonMissingAnnotation: a SelfSigned request names no private key
-	// Secret. The controller sets it; it lives here with the other reasons.
-	// cert-manager: certificatesigningrequests/selfsigned/selfsigned.go.
-	ReasonMissingAnnotation = "MissingAnnotation"
-
-	// The reasons below are signet's own. cert-manager reports all of these
-	// as SigningError (CA) or ErrorGenerating (SelfSigned); signet says which
-	// rule the request broke.
-
 	// ReasonErrorParseCSR: spec.request is not one PEM "CERTIFICATE REQUEST"
 	// block holding a PKCS#10 request.
 	ReasonErrorParseCSR = "ErrorParseCSR"
@@ -61,7 +31,7 @@ const (
 	// differ from spec.usages.
 	ReasonKeyUsageMismatch = "KeyUsageMismatch"
 	// ReasonIsCAMismatch: the request encodes BasicConstraints that differ from
-	// the request-is-ca annotation.
+	// what it asks for (Input.IsCA).
 	ReasonIsCAMismatch = "IsCAMismatch"
 	// ReasonRequestTooLarge: the request exceeds one of signet's size limits
 	// (bytes, subject, number of SANs, RSA key size); the message names it.
@@ -69,11 +39,15 @@ const (
 )
 
 // ErrCANotValid is wrapped by the error a CA signer returns when its CA
-// certificate is expired or not yet valid at signing time. It is not a
-// Failure: the request is fine, and once the issuer's Secret holds a valid CA
-// it can be signed, so the controller should retry (the issuer is also not
-// Ready, which the controller checks first; this covers the race).
+// certificate is expired or not yet valid at signing time. The request is
+// fine, and once the issuer's Secret holds a valid CA it can be signed, so
+// it waits (the issuer is also not Ready, which the pipeline checks first;
+// this covers the race).
 var ErrCANotValid = errors.New("CA certificate is not valid at this time")
+
+// ErrKeyMismatch is returned by a SelfSigned signer whose private key is not
+// the key of the request.
+var ErrKeyMismatch = errors.New("the private key is not the key of the certificate request")
 
 func failf(reason, message string) *Failure {
 	return &Failure{Reason: reason, Message: message}

@@ -18,9 +18,11 @@ import (
 	"time"
 
 	"github.com/signet-dev/signet/internal/testpki"
+	"github.com/signet-dev/signet/pkg/issuance"
 	"github.com/signet-dev/signet/pkg/signers"
 	"github.com/signet-dev/signet/pkg/signers/ca"
 	"github.com/signet-dev/signet/pkg/signers/internal/signertest"
+	"github.com/signet-dev/signet/pkg/wire"
 )
 
 // The seed corpora live in test/fuzz/signers/<FuzzName>; testdata/fuzz in
@@ -32,12 +34,13 @@ import (
 var updateFuzzCorpus = flag.Bool("update-fuzz-corpus", false, "rewrite the seed corpus files under test/fuzz/signers")
 
 var knownReasons = []string{
-	signers.ReasonErrorParseDuration, signers.ReasonInvalidDuration, signers.ReasonErrorParseCSR,
-	signers.ReasonInvalidCSRSignature, signers.ReasonUnknownKeyUsage, signers.ReasonKeyUsageMismatch,
-	signers.ReasonIsCAMismatch, signers.ReasonRequestTooLarge,
+	signers.ReasonErrorParseCSR, signers.ReasonInvalidCSRSignature, signers.ReasonUnknownKeyUsage,
+	signers.ReasonKeyUsageMismatch, signers.ReasonIsCAMismatch, signers.ReasonRequestTooLarge,
 }
 
-// buildTemplateSeed is one input of FuzzBuildTemplate.
+// buildTemplateSeed is one input of FuzzBuildTemplate: what a CSR carries
+// (its annotations as strings), read into an Input as the CSR edge and the
+// pipeline read it.
 type buildTemplateSeed struct {
 	name        string
 	request     []byte
@@ -54,21 +57,34 @@ func (s buildTemplateSeed) args() []any {
 	return []any{s.request, s.usages, s.expiration, s.hasExpiry, s.duration, s.hasDuration, s.isCA, s.maxDuration}
 }
 
-func (s buildTemplateSeed) input() (signers.Input, signers.Policy) {
-	in := signers.Input{Request: s.request, Annotations: map[string]string{}}
+// input is the seed as BuildTemplate gets it; ok is false for a lifetime
+// the pipeline refuses before BuildTemplate (FuzzRequestedDuration's ground).
+func (s buildTemplateSeed) input() (in signers.Input, maxDuration time.Duration, ok bool) {
+	annotations := map[string]string{}
+	if s.hasDuration {
+		annotations[wire.AnnotationRequestDuration] = s.duration
+	}
+	if s.isCA != "" {
+		annotations[wire.AnnotationRequestIsCA] = s.isCA
+	}
+	var expiry *int32
+	if s.hasExpiry {
+		expiry = &s.expiration
+	}
+	asked, err := wire.ParseRequestAnnotations(annotations, expiry)
+	if err != nil {
+		return in, 0, false
+	}
+	maxDuration = time.Duration(s.maxDuration) * time.Second
+	lifetime, failed := issuance.Policy{MaxDuration: maxDuration}.Lifetime(asked.Duration)
+	if failed != nil {
+		return in, 0, false
+	}
+	in = signers.Input{Request: s.request, IsCA: asked.IsCA, Duration: lifetime}
 	if s.usages != "" {
 		in.Usages = strings.Split(s.usages, "\n")
 	}
-	if s.hasExpiry {
-		in.ExpirationSeconds = &s.expiration
-	}
-	if s.hasDuration {
-		in.Annotations[signers.AnnotationRequestDuration] = s.duration
-	}
-	if s.isCA != "" {
-		in.Annotations[signers.AnnotationRequestIsCA] = s.isCA
-	}
-	return in, signers.Policy{MaxDuration: time.Duration(s.maxDuration) * time.Second}
+	return in, maxDuration, true
 }
 
 // requestSeeds are the checked-in seeds: requests of every key type, and
@@ -145,8 +161,11 @@ func FuzzBuildTemplate(f *testing.F) {
 	f.Fuzz(func(t *testing.T, request []byte, usages string, expiration int32, hasExpiry bool, duration string, hasDuration bool, isCA string, maxDuration int64) {
 		s := buildTemplateSeed{request: request, usages: usages, expiration: expiration, hasExpiry: hasExpiry,
 			duration: duration, hasDuration: hasDuration, isCA: isCA, maxDuration: maxDuration}
-		in, p := s.input()
-		tmpl, err := signers.BuildTemplate(in, p, now)
+		in, maxD, ok := s.input()
+		if !ok {
+			return
+		}
+		tmpl, err := signers.BuildTemplate(in, signers.Policy{}, now)
 		if err != nil {
 			var f *signers.Failure
 			if !errors.As(err, &f) {
@@ -169,8 +188,8 @@ func FuzzBuildTemplate(f *testing.F) {
 		if err := tmpl.CSR.CheckSignature(); err != nil {
 			t.Fatalf("accepted a request whose signature does not verify: %v", err)
 		}
-		if tmpl.Duration <= 0 || (p.MaxDuration > 0 && tmpl.Duration > p.MaxDuration) || (p.MaxDuration <= 0 && tmpl.Duration < signers.MinDuration) {
-			t.Fatalf("duration %s with max %s", tmpl.Duration, p.MaxDuration)
+		if tmpl.Duration != in.Duration || (maxD > 0 && tmpl.Duration > maxD) || (maxD <= 0 && tmpl.Duration < wire.MinDuration) {
+			t.Fatalf("duration %s for %s with max %s", tmpl.Duration, in.Duration, maxD)
 		}
 		if c.IsCA != (isCA == "true") {
 			t.Fatalf("isCA %v from annotation %q", c.IsCA, isCA)
@@ -196,60 +215,8 @@ func FuzzBuildTemplate(f *testing.F) {
 	})
 }
 
-func FuzzRequestedDuration(f *testing.F) {
-	for _, d := range []string{"2160h", "1h", "10m", "9m59s", "", "forever", "-1h", "1h30m", ".5h", "99999999999h", "9223372036854775807ns", "1µs"} {
-		f.Add(d, true, int32(0), false)
-	}
-	f.Add("", false, int32(3600), true)
-	f.Add("", false, int32(599), true)
-	f.Add("", false, int32(0), false)
-
-	f.Fuzz(func(t *testing.T, annotation string, hasAnnotation bool, expiration int32, hasExpiry bool) {
-		in := signers.Input{}
-		if hasAnnotation {
-			in.Annotations = map[string]string{signers.AnnotationRequestDuration: annotation}
-		}
-		if hasExpiry {
-			in.ExpirationSeconds = &expiration
-		}
-		got, err := signers.RequestedDuration(in)
-
-		// The model: cert-manager's rule, plus the length bound.
-		var want time.Duration
-		wantReason := ""
-		switch {
-		case hasAnnotation:
-			d, perr := time.ParseDuration(annotation)
-			if perr != nil || len(annotation) > 64 {
-				wantReason = signers.ReasonErrorParseDuration
-			}
-			want = d
-		case hasExpiry:
-			want = time.Duration(expiration) * time.Second
-		default:
-			want = signers.DefaultDuration
-		}
-		if wantReason == "" && want < signers.MinDuration {
-			wantReason = signers.ReasonInvalidDuration
-		}
-
-		if wantReason != "" {
-			if reasonOf(err) != wantReason {
-				t.Fatalf("RequestedDuration(%q, %v, %d, %v) = %s, %v; want %s", annotation, hasAnnotation, expiration, hasExpiry, got, err, wantReason)
-			}
-			if len(err.(*signers.Failure).Message) > 300 {
-				t.Fatalf("message of %d bytes", len(err.(*signers.Failure).Message))
-			}
-			return
-		}
-		if err != nil || got != want {
-			t.Fatalf("RequestedDuration(%q, %v, %d, %v) = %s, %v; want %s", annotation, hasAnnotation, expiration, hasExpiry, got, err, want)
-		}
-	})
-}
-
-// TestWriteFuzzCorpus writes the request seeds of FuzzBuildTemplate and the
-// duration seeds of FuzzRequestedDuration in go test's corpus format.
+// TestWriteFuzzCorpus writes the request seeds of FuzzBuildTemplate in go
+// test's corpus format.
 func TestWriteFuzzCorpus(t *testing.T) {
 	if !*updateFuzzCorpus {
 		t.Skip("run with -update-fuzz-corpus to rewrite test/fuzz/signers")
@@ -278,23 +245,5 @@ func TestWriteFuzzCorpus(t *testing.T) {
 	}
 	for _, s := range requestSeeds(t) {
 		write("FuzzBuildTemplate", s.name, s.args()...)
-	}
-	for _, d := range []struct {
-		name, annotation string
-		hasAnnotation    bool
-		expiration       int32
-		hasExpiry        bool
-	}{
-		{"90-days", "2160h", true, 0, false},
-		{"compound", "1h30m15s", true, 0, false},
-		{"annotation-over-expiration", "2h", true, 3600, true},
-		{"minimum", "10m", true, 0, false},
-		{"under-minimum", "9m59.999s", true, 0, false},
-		{"unit-typo", "1hh", true, 0, false},
-		{"overflow", "2562048h", true, 0, false},
-		{"expiration-seconds", "", false, 86400, true},
-		{"expiration-under-minimum", "", false, 599, true},
-	} {
-		write("FuzzRequestedDuration", d.name, d.annotation, d.hasAnnotation, d.expiration, d.hasExpiry)
 	}
 }

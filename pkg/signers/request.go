@@ -15,24 +15,6 @@ import (
 	"time"
 )
 
-// Annotations a requester sets on a CSR, as cert-manager defines them.
-const (
-	// AnnotationRequestDuration asks for a certificate lifetime, as a Go duration ("2160h").
-	AnnotationRequestDuration = "experimental.cert-manager.io/request-duration"
-	// AnnotationRequestIsCA asks for a CA certificate when it is exactly "true".
-	AnnotationRequestIsCA = "experimental.cert-manager.io/request-is-ca"
-)
-
-// Durations of the policy.
-const (
-	// DefaultDuration is the lifetime when the request asks for none
-	// (cert-manager's default certificate duration).
-	DefaultDuration = 90 * 24 * time.Hour
-	// MinDuration is the shortest lifetime a request may ask for; it is also
-	// the minimum of the CSR API's spec.expirationSeconds.
-	MinDuration = 10 * time.Minute
-)
-
 // Limits on what a request may carry. A real request is a few hundred bytes
 // to a few kilobytes; these bound the work and memory one hostile request
 // can cost.
@@ -45,39 +27,29 @@ const (
 	MaxSANs = 1000
 	// MaxRSAKeyBits bounds the size of an RSA public key in a request.
 	MaxRSAKeyBits = 8192
-	// maxDurationAnnotationBytes bounds the request-duration annotation;
-	// any real Go duration is far shorter.
-	maxDurationAnnotationBytes = 64
 )
 
-// Input is what a request to sign carries, independent of where it came from.
+// Input is what a request to sign carries, typed, independent of where it
+// came from: the edges read their own fields and annotations.
 type Input struct {
-	Request           []byte            // PEM "CERTIFICATE REQUEST" (PKCS#10), as in CSR spec.request
-	Usages            []string          // certificates.k8s.io/v1 KeyUsage strings (spec.usages)
-	ExpirationSeconds *int32            // spec.expirationSeconds
-	Annotations       map[string]string // the CSR's annotations (request-duration, request-is-ca)
+	// Request is the PEM "CERTIFICATE REQUEST" (PKCS#10), as in CSR spec.request.
+	Request []byte
+	// Usages are certificates.k8s.io/v1 KeyUsage strings (spec.usages).
+	Usages []string
+	// IsCA asks for a CA certificate.
+	IsCA bool
+	// Duration is the lifetime to grant, already decided (requested, the
+	// default, capped): it must be positive.
+	Duration time.Duration
 }
 
-// Policy is signet-wide configuration.
+// Policy is what the PKI layer applies to every certificate.
 type Policy struct {
-	// MaxDuration caps every certificate's lifetime: a longer request is
-	// shortened to it, not refused. Zero or negative: no cap (--max-duration).
-	MaxDuration time.Duration
 	// CapToCAExpiry ends a certificate no later than its CA certificate
 	// (kube-controller-manager's rule, --cap-to-ca-expiry). Off, a certificate
 	// gets its full duration even past the CA's NotAfter, as cert-manager
 	// issues it: a CA renewed with the same key keeps it valid.
 	CapToCAExpiry bool
-}
-
-// DefaultGrant is the lifetime a request that asks for none gets:
-// DefaultDuration, or MaxDuration if that is shorter. A CA that expires
-// sooner cannot cover such a certificate.
-func (p Policy) DefaultGrant() time.Duration {
-	if p.MaxDuration > 0 && p.MaxDuration < DefaultDuration {
-		return p.MaxDuration
-	}
-	return DefaultDuration
 }
 
 // Template is a verified request turned into what to sign.
@@ -89,32 +61,26 @@ type Template struct {
 	Cert      *x509.Certificate
 	PublicKey crypto.PublicKey
 	CSR       *x509.CertificateRequest
-	// Duration is the lifetime granted: requested, or capped by Policy.MaxDuration.
-	// Cert's NotAfter - NotBefore is exactly Duration, in whole seconds.
+	// Duration is the lifetime granted (Input.Duration, in whole seconds).
+	// Cert's NotAfter - NotBefore is exactly Duration.
 	Duration time.Duration
-	// RequestedDuration is what the request asked for (or the default).
-	RequestedDuration time.Duration
-	IsCA              bool
+	IsCA     bool
 	// CapToCAExpiry is Policy.CapToCAExpiry: the CA signer may end the
 	// certificate at its CA's NotAfter, sooner than Duration.
 	CapToCAExpiry bool
 }
 
 // BuildTemplate checks a request against signet's policy and turns it into a
-// certificate template. Every error it returns is a *Failure.
+// certificate template. A *Failure is the request's fault; any other error
+// (no Duration, no randomness) is not.
 //
-// The rules, in the order they are checked (cert-manager checks the duration
-// before anything else, so signet does too):
-//   - duration: the request-duration annotation if present (a Go duration),
-//     else spec.expirationSeconds, else DefaultDuration; at least MinDuration;
-//     then capped at Policy.MaxDuration;
+// The rules, in the order they are checked:
 //   - the request: one PEM "CERTIFICATE REQUEST" block and nothing after it
 //     (text before it, as `openssl req -text` prints, is allowed), within the
 //     size limits, with a valid self-signature;
 //   - usages: spec.usages mapped as Kubernetes maps them, or digital
 //     signature + key encipherment when empty; an unknown usage fails;
-//   - isCA: only the request-is-ca annotation, and only "true", makes a CA
-//     certificate (cert-manager compares with "true" the same way). A CA
+//   - isCA: Input.IsCA (on a CSR, the request-is-ca annotation). A CA
 //     certificate also gets the keyCertSign usage, as cert-manager gives it
 //     to CA Certificates; cert-manager's CSR controller does not add it,
 //     leaving a CA certificate that cannot verify the certificates it signs
@@ -128,17 +94,12 @@ type Template struct {
 //     whole seconds (what X.509 encodes), so NotAfter - NotBefore is exactly
 //     the duration, as cert-manager issues it.
 func BuildTemplate(in Input, p Policy, now time.Time) (*Template, error) {
-	requested, err := RequestedDuration(in)
-	if err != nil {
-		return nil, err
-	}
-	duration := requested
-	if p.MaxDuration > 0 && duration > p.MaxDuration {
-		duration = p.MaxDuration
-	}
 	// X.509 encodes whole seconds: truncate before adding so that the
 	// encoded window is the duration itself, not a second less.
-	duration = duration.Truncate(time.Second)
+	duration := in.Duration.Truncate(time.Second)
+	if duration <= 0 {
+		return nil, fmt.Errorf("no certificate lifetime given (%s)", in.Duration)
+	}
 	// No backdating for clock skew. cert-manager starts a certificate at the
 	// signing time; backdating with an exact window (as kube-controller-manager
 	// does for long certificates) would move NotAfter in by as much, taking
@@ -161,7 +122,7 @@ func BuildTemplate(in Input, p Policy, now time.Time) (*Template, error) {
 	if err != nil {
 		return nil, err
 	}
-	isCA := in.Annotations[AnnotationRequestIsCA] == "true"
+	isCA := in.IsCA
 	if isCA {
 		ku |= x509.KeyUsageCertSign
 	}
@@ -175,7 +136,7 @@ func BuildTemplate(in Input, p Policy, now time.Time) (*Template, error) {
 
 	serial, err := newSerial()
 	if err != nil {
-		return nil, failf(ReasonErrorGenerating, fmt.Sprintf("generating a serial number: %v", err))
+		return nil, fmt.Errorf("generating a serial number: %w", err)
 	}
 	skid, err := subjectKeyID(csr.RawSubjectPublicKeyInfo)
 	if err != nil {
@@ -211,40 +172,13 @@ func BuildTemplate(in Input, p Policy, now time.Time) (*Template, error) {
 		}}
 	}
 	return &Template{
-		Cert:              cert,
-		PublicKey:         csr.PublicKey,
-		CSR:               csr,
-		Duration:          duration,
-		RequestedDuration: requested,
-		IsCA:              isCA,
-		CapToCAExpiry:     p.CapToCAExpiry,
+		Cert:          cert,
+		PublicKey:     csr.PublicKey,
+		CSR:           csr,
+		Duration:      duration,
+		IsCA:          isCA,
+		CapToCAExpiry: p.CapToCAExpiry,
 	}, nil
-}
-
-// RequestedDuration is the lifetime a request asks for: the request-duration
-// annotation if present, else spec.expirationSeconds, else DefaultDuration.
-// An annotation that is present but not a Go duration (empty included) is
-// ErrorParseDuration, as in cert-manager; anything under MinDuration is
-// InvalidDuration. Errors are *Failure.
-func RequestedDuration(in Input) (time.Duration, error) {
-	var d time.Duration
-	if s, ok := in.Annotations[AnnotationRequestDuration]; ok {
-		if len(s) > maxDurationAnnotationBytes {
-			return 0, failf(ReasonErrorParseDuration, fmt.Sprintf("annotation %s is longer than %d bytes", AnnotationRequestDuration, maxDurationAnnotationBytes))
-		}
-		var err error
-		if d, err = time.ParseDuration(s); err != nil {
-			return 0, failf(ReasonErrorParseDuration, fmt.Sprintf("annotation %s: %s is not a duration such as \"2160h\" or \"90m\"", AnnotationRequestDuration, echo(s)))
-		}
-	} else if in.ExpirationSeconds != nil {
-		d = time.Duration(*in.ExpirationSeconds) * time.Second
-	} else {
-		return DefaultDuration, nil
-	}
-	if d < MinDuration {
-		return 0, failf(ReasonInvalidDuration, fmt.Sprintf("requested duration %s is shorter than the minimum %s", d, MinDuration))
-	}
-	return d, nil
 }
 
 // parseRequest decodes the PEM and parses the PKCS#10 request in it.

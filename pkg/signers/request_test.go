@@ -74,8 +74,6 @@ func pemBlock(typ string, der []byte) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der})
 }
 
-func ptr[T any](v T) *T { return &v }
-
 func reasonOf(err error) string {
 	var f *signers.Failure
 	if errors.As(err, &f) {
@@ -126,8 +124,6 @@ func TestBuildTemplate(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	dur := func(d string) map[string]string { return map[string]string{signers.AnnotationRequestDuration: d} }
-	isCA := map[string]string{signers.AnnotationRequestIsCA: "true"}
 	withBC := func(ca bool) []byte {
 		return csr(&x509.CertificateRequest{Subject: pkix.Name{CommonName: "bc"}, ExtraExtensions: []pkix.Extension{ext(t, oidBasicConstraints, basicConstraints{ca})}})
 	}
@@ -141,6 +137,7 @@ func TestBuildTemplate(t *testing.T) {
 		in         signers.Input
 		policy     signers.Policy
 		wantReason string // empty: success
+		wantError  bool   // an error that is not a Failure
 		check      func(t *testing.T, tmpl *signers.Template)
 	}{
 		// The request itself.
@@ -149,7 +146,7 @@ func TestBuildTemplate(t *testing.T) {
 			if c.Subject.CommonName != "basic" || !slices.Equal(c.Subject.Organization, []string{"signet"}) {
 				t.Errorf("subject = %v", c.Subject)
 			}
-			if tmpl.Duration != signers.DefaultDuration || tmpl.IsCA || c.IsCA {
+			if tmpl.Duration != 90*day || tmpl.IsCA || c.IsCA {
 				t.Errorf("duration %s isCA %v/%v", tmpl.Duration, tmpl.IsCA, c.IsCA)
 			}
 			if c.KeyUsage != x509.KeyUsageDigitalSignature|x509.KeyUsageKeyEncipherment || len(c.ExtKeyUsage) != 0 {
@@ -220,46 +217,20 @@ func TestBuildTemplate(t *testing.T) {
 		}},
 		{desc: "duplicate extension", in: signers.Input{Request: withExt(ext(t, oidBasicConstraints, basicConstraints{}), ext(t, oidBasicConstraints, basicConstraints{}))}, wantReason: signers.ReasonErrorParseCSR},
 
-		// Duration.
-		{desc: "annotation wins over expirationSeconds", in: signers.Input{Request: basic, ExpirationSeconds: ptr[int32](3600), Annotations: dur("2h")}, check: wantDuration(2 * time.Hour)},
-		{desc: "expirationSeconds without annotation", in: signers.Input{Request: basic, ExpirationSeconds: ptr[int32](3600)}, check: wantDuration(time.Hour)},
-		{desc: "neither: 90 days", in: signers.Input{Request: basic}, check: wantDuration(90 * day)},
-		{desc: "unparsable annotation", in: signers.Input{Request: basic, Annotations: dur("forever")}, wantReason: signers.ReasonErrorParseDuration},
-		{desc: "unit typo", in: signers.Input{Request: basic, Annotations: dur("1hh")}, wantReason: signers.ReasonErrorParseDuration},
-		{desc: "empty annotation is present, so parsed", in: signers.Input{Request: basic, ExpirationSeconds: ptr[int32](3600), Annotations: dur("")}, wantReason: signers.ReasonErrorParseDuration},
-		{desc: "unparsable annotation wins over a good expirationSeconds", in: signers.Input{Request: basic, ExpirationSeconds: ptr[int32](3600), Annotations: dur("2 hours")}, wantReason: signers.ReasonErrorParseDuration},
-		{desc: "overflowing annotation", in: signers.Input{Request: basic, Annotations: dur("99999999999h")}, wantReason: signers.ReasonErrorParseDuration},
-		{desc: "annotation over 64 bytes", in: signers.Input{Request: basic, Annotations: dur(strings.Repeat("1", 100) + "h")}, wantReason: signers.ReasonErrorParseDuration},
-		{desc: "9m59s", in: signers.Input{Request: basic, Annotations: dur("9m59s")}, wantReason: signers.ReasonInvalidDuration},
-		{desc: "exactly 10m", in: signers.Input{Request: basic, Annotations: dur("10m")}, check: wantDuration(10 * time.Minute)},
-		{desc: "negative annotation", in: signers.Input{Request: basic, Annotations: dur("-1h")}, wantReason: signers.ReasonInvalidDuration},
-		{desc: "zero annotation", in: signers.Input{Request: basic, Annotations: dur("0s")}, wantReason: signers.ReasonInvalidDuration},
-		{desc: "expirationSeconds 599", in: signers.Input{Request: basic, ExpirationSeconds: ptr[int32](599)}, wantReason: signers.ReasonInvalidDuration},
-		{desc: "negative expirationSeconds", in: signers.Input{Request: basic, ExpirationSeconds: ptr[int32](-1)}, wantReason: signers.ReasonInvalidDuration},
-		{desc: "duration is checked before the request", in: signers.Input{Request: []byte("junk"), Annotations: dur("forever")}, wantReason: signers.ReasonErrorParseDuration},
-		{desc: "max-duration caps the default", in: signers.Input{Request: basic}, policy: signers.Policy{MaxDuration: day}, check: func(t *testing.T, tmpl *signers.Template) {
-			wantDuration(day)(t, tmpl)
-			if tmpl.RequestedDuration != 90*day {
-				t.Errorf("RequestedDuration = %s", tmpl.RequestedDuration)
-			}
-		}},
-		{desc: "max-duration caps an annotation", in: signers.Input{Request: basic, Annotations: dur("8760h")}, policy: signers.Policy{MaxDuration: 30 * day}, check: wantDuration(30 * day)},
-		{desc: "max-duration leaves shorter requests alone", in: signers.Input{Request: basic, ExpirationSeconds: ptr[int32](3600)}, policy: signers.Policy{MaxDuration: day}, check: wantDuration(time.Hour)},
-		{desc: "max-duration does not lift the minimum", in: signers.Input{Request: basic, Annotations: dur("5m")}, policy: signers.Policy{MaxDuration: day}, wantReason: signers.ReasonInvalidDuration},
+		// Duration: given, granted as is (the pipeline decides it).
+		{desc: "one hour", in: signers.Input{Request: basic, Duration: time.Hour}, check: wantDuration(time.Hour)},
+		{desc: "no duration is not the request's fault", in: signers.Input{Request: basic, Duration: -1}, wantError: true},
 
 		// isCA.
-		{desc: "request-is-ca true", in: signers.Input{Request: basic, Annotations: isCA}, check: func(t *testing.T, tmpl *signers.Template) {
+		{desc: "isCA", in: signers.Input{Request: basic, IsCA: true}, check: func(t *testing.T, tmpl *signers.Template) {
 			if !tmpl.IsCA || !tmpl.Cert.IsCA || !tmpl.Cert.BasicConstraintsValid || tmpl.Cert.KeyUsage&x509.KeyUsageCertSign == 0 {
 				t.Errorf("isCA %v/%v keyUsage %v", tmpl.IsCA, tmpl.Cert.IsCA, tmpl.Cert.KeyUsage)
 			}
 		}},
-		{desc: "request-is-ca True is not true", in: signers.Input{Request: basic, Annotations: map[string]string{signers.AnnotationRequestIsCA: "True"}}, check: wantCA(false)},
-		{desc: "request-is-ca yes is not true", in: signers.Input{Request: basic, Annotations: map[string]string{signers.AnnotationRequestIsCA: "yes"}}, check: wantCA(false)},
-		{desc: "request-is-ca false", in: signers.Input{Request: basic, Annotations: map[string]string{signers.AnnotationRequestIsCA: "false"}}, check: wantCA(false)},
-		{desc: "CSR says CA, no annotation", in: signers.Input{Request: withBC(true)}, wantReason: signers.ReasonIsCAMismatch},
-		{desc: "annotation says CA, CSR says not", in: signers.Input{Request: withBC(false), Annotations: isCA}, wantReason: signers.ReasonIsCAMismatch},
-		{desc: "CSR and annotation say CA", in: signers.Input{Request: withBC(true), Annotations: isCA}, check: wantCA(true)},
-		{desc: "CSR and annotation say not CA", in: signers.Input{Request: withBC(false)}, check: wantCA(false)},
+		{desc: "CSR says CA, not asked for", in: signers.Input{Request: withBC(true)}, wantReason: signers.ReasonIsCAMismatch},
+		{desc: "asked for CA, CSR says not", in: signers.Input{Request: withBC(false), IsCA: true}, wantReason: signers.ReasonIsCAMismatch},
+		{desc: "CSR and request say CA", in: signers.Input{Request: withBC(true), IsCA: true}, check: wantCA(true)},
+		{desc: "CSR and request say not CA", in: signers.Input{Request: withBC(false)}, check: wantCA(false)},
 		{desc: "malformed basicConstraints", in: signers.Input{Request: withExt(pkix.Extension{Id: oidBasicConstraints, Value: []byte{0x04, 0x01, 0x00}})}, wantReason: signers.ReasonErrorParseCSR},
 
 		// Usages.
@@ -277,9 +248,9 @@ func TestBuildTemplate(t *testing.T) {
 		{desc: "encoded cert sign, default usages", in: signers.Input{Request: withExt(keyUsageExt(t, x509.KeyUsageCertSign))}, wantReason: signers.ReasonKeyUsageMismatch},
 		{desc: "encoded key usage agrees with the default", in: signers.Input{Request: withExt(keyUsageExt(t, x509.KeyUsageDigitalSignature|x509.KeyUsageKeyEncipherment))},
 			check: wantUsages(x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment)},
-		{desc: "CA: encoded key usage with cert sign", in: signers.Input{Request: withExt(keyUsageExt(t, x509.KeyUsageDigitalSignature|x509.KeyUsageCertSign)), Usages: []string{"digital signature"}, Annotations: isCA},
+		{desc: "CA: encoded key usage with cert sign", in: signers.Input{Request: withExt(keyUsageExt(t, x509.KeyUsageDigitalSignature|x509.KeyUsageCertSign)), Usages: []string{"digital signature"}, IsCA: true},
 			check: wantUsages(x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign)},
-		{desc: "CA: encoded key usage without cert sign", in: signers.Input{Request: withExt(keyUsageExt(t, x509.KeyUsageDigitalSignature)), Usages: []string{"digital signature"}, Annotations: isCA},
+		{desc: "CA: encoded key usage without cert sign", in: signers.Input{Request: withExt(keyUsageExt(t, x509.KeyUsageDigitalSignature)), Usages: []string{"digital signature"}, IsCA: true},
 			check: wantUsages(x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign)},
 		{desc: "not CA: encoded cert sign needs the usage", in: signers.Input{Request: withExt(keyUsageExt(t, x509.KeyUsageDigitalSignature|x509.KeyUsageCertSign)), Usages: []string{"digital signature", "cert sign"}},
 			check: wantUsages(x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign)},
@@ -287,7 +258,8 @@ func TestBuildTemplate(t *testing.T) {
 		{desc: "malformed extKeyUsage", in: signers.Input{Request: withExt(pkix.Extension{Id: oidExtKeyUsage, Value: []byte{0x30, 0x03, 0x06, 0x01}})}, wantReason: signers.ReasonErrorParseCSR},
 
 		// Validity (checkTemplate checks the window of every case).
-		{desc: "a fraction of a second is dropped from the duration", in: signers.Input{Request: basic, Annotations: dur("10m0.9s")}, check: wantDuration(10 * time.Minute)},
+		{desc: "a fraction of a second is dropped from the duration", in: signers.Input{Request: basic, Duration: 10*time.Minute + 900*time.Millisecond}, check: wantDuration(10 * time.Minute)},
+		{desc: "under a second is no duration", in: signers.Input{Request: basic, Duration: 900 * time.Millisecond}, wantError: true},
 		{desc: "cap-to-ca-expiry is passed to the signer", in: signers.Input{Request: basic}, policy: signers.Policy{CapToCAExpiry: true}, check: func(t *testing.T, tmpl *signers.Template) {
 			if !tmpl.CapToCAExpiry {
 				t.Error("template does not carry CapToCAExpiry")
@@ -300,6 +272,7 @@ func TestBuildTemplate(t *testing.T) {
 			in         signers.Input
 			policy     signers.Policy
 			wantReason string
+			wantError  bool
 			check      func(t *testing.T, tmpl *signers.Template)
 		}{desc: string(kt) + " request", in: signers.Input{Request: signertest.CSR(t, signertest.Key(t, kt), &x509.CertificateRequest{Subject: pkix.Name{CommonName: string(kt)}})},
 			check: func(t *testing.T, tmpl *signers.Template) {
@@ -311,7 +284,17 @@ func TestBuildTemplate(t *testing.T) {
 
 	for _, tt := range tests {
 		t.Run(tt.desc, func(t *testing.T) {
+			if tt.in.Duration == 0 {
+				tt.in.Duration = 90 * day
+			}
 			tmpl, err := signers.BuildTemplate(tt.in, tt.policy, now)
+			if tt.wantError {
+				var f *signers.Failure
+				if err == nil || errors.As(err, &f) {
+					t.Fatalf("err = %v, want an error that is not a Failure", err)
+				}
+				return
+			}
 			if tt.wantReason != "" {
 				if got := reasonOf(err); got != tt.wantReason {
 					t.Fatalf("reason = %q (%v), want %q", got, err, tt.wantReason)

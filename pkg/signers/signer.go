@@ -13,8 +13,9 @@ import (
 
 // Signer signs templates with one issuer's key.
 type Signer interface {
-	// Sign signs t at time now. A *Failure means the request can never be
-	// signed by this signer; any other error may pass (see ErrCANotValid).
+	// Sign signs t at time now. An error wrapping ErrCANotValid may pass;
+	// ErrKeyMismatch and any other error will not: the backend that called
+	// Sign decides the reason.
 	Sign(t *Template, now time.Time) (*Result, error)
 }
 

@@ -30,6 +30,7 @@ import (
 	"github.com/signet-dev/signet/internal/testpki"
 	certmanagerv1alpha1 "github.com/signet-dev/signet/pkg/apis/certmanager/v1alpha1"
 	signetfake "github.com/signet-dev/signet/pkg/generated/clientset/versioned/fake"
+	"github.com/signet-dev/signet/pkg/wire"
 )
 
 // runCommand runs kubectl-signet with args against fake clients.
@@ -109,7 +110,7 @@ func TestCreateCSRWaitsAndWritesFiles(t *testing.T) {
 		csr.Status.Conditions = append(csr.Status.Conditions, certificatesv1.CertificateSigningRequestCondition{
 			Type: certificatesv1.CertificateApproved, Status: corev1.ConditionTrue, Reason: "Test"})
 		csr.Status.Certificate = issueWith(t, ca, csr.Spec.Request)
-		csr.Annotations[AnnotationCA] = base64.StdEncoding.EncodeToString(ca.CertPEM())
+		csr.Annotations[wire.AnnotationCA] = base64.StdEncoding.EncodeToString(ca.CertPEM())
 		if _, err := kube.CertificatesV1().CertificateSigningRequests().UpdateStatus(ctx, csr, metav1.UpdateOptions{}); err != nil {
 			t.Error(err)
 		}
@@ -130,7 +131,7 @@ func TestCreateCSRWaitsAndWritesFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if csr.Spec.SignerName != "issuers.cert-manager.io/shop.shop-ca" || csr.Annotations[AnnotationRequestDuration] != "24h0m0s" {
+	if csr.Spec.SignerName != "issuers.cert-manager.io/shop.shop-ca" || csr.Annotations[wire.AnnotationRequestDuration] != "24h0m0s" {
 		t.Errorf("CSR spec %+v annotations %v", csr.Spec, csr.Annotations)
 	}
 	// No signer: a warning, not an error.

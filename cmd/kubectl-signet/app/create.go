@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	certmanagerv1alpha1 "github.com/signet-dev/signet/pkg/apis/certmanager/v1alpha1"
+	"github.com/signet-dev/signet/pkg/wire"
 )
 
 // manifestFlags is the -f flag every request command takes.
@@ -183,7 +184,7 @@ func (o *createCSROptions) run(ctx context.Context, streams genericiooptions.IOS
 		return err
 	}
 	if caPEM == nil {
-		fmt.Fprintf(streams.Out, "No %s annotation on the CSR (signet writes it with --write-ca-annotation): %s not written\n", AnnotationCA, caFile)
+		fmt.Fprintf(streams.Out, "No %s annotation on the CSR (signet writes it with --write-ca-annotation): %s not written\n", wire.AnnotationCA, caFile)
 		return nil
 	}
 	caPath, err := out.write(caFile, caPEM, 0o644)
@@ -229,7 +230,7 @@ func checkSigner(ctx context.Context, c *Clients, req *CertificateRequest, ns st
 		status certmanagerv1alpha1.SignerStatus
 		err    error
 	)
-	if req.Issuer.Kind == clusterIssuerKind {
+	if req.Issuer.Kind == wire.KindClusterIssuer {
 		var s *certmanagerv1alpha1.ClusterSigner
 		if s, err = c.Signet.CertManagerV1alpha1().ClusterSigners().Get(ctx, req.Issuer.Name, metav1.GetOptions{}); err == nil {
 			typ, status = s.Spec.Type, s.Status
@@ -251,7 +252,7 @@ func checkSigner(ctx context.Context, c *Clients, req *CertificateRequest, ns st
 		return nil
 	case typ == certmanagerv1alpha1.SignerTypeSelfSigned:
 		return fmt.Errorf("%s is a SelfSigned issuer: kubectl signet cannot request from it (it needs the private key in a Secret named by %s, which cmctl does not support either)",
-			issuer, "experimental.cert-manager.io/private-key-secret-name")
+			issuer, wire.AnnotationPrivateKeySecretName)
 	}
 	if cond := readyCondition(status); cond == nil || cond.Status != metav1.ConditionTrue {
 		reason, message := "Unknown", "no Ready condition yet"

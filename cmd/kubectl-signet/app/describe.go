@@ -15,6 +15,8 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 	"k8s.io/cli-runtime/pkg/printers"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/signet-dev/signet/pkg/wire"
 )
 
 func newDescribeCommand(streams genericiooptions.IOStreams, newClients ClientsFunc) *cobra.Command {
@@ -189,7 +191,7 @@ func approvedWaitReason(ctx context.Context, kube kubernetes.Interface, csr *cer
 		return "<unknown>", fmt.Sprintf("cannot read events: %v", err)
 	case ev == nil:
 		return "<none>", "no event from signet yet (is signet running?)"
-	case ev.Reason == "WaitingApproval":
+	case ev.Reason == wire.ReasonWaitingApproval:
 		// Written before the approval: signet has not acted since.
 		return "<none>", "approved; signet has not acted on it since"
 	}

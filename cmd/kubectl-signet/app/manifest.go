@@ -16,6 +16,8 @@ import (
 	certificatesv1 "k8s.io/api/certificates/v1"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
+
+	"github.com/signet-dev/signet/pkg/wire"
 )
 
 // The cert-manager API this plugin reads. Only the fields that decide the
@@ -23,13 +25,9 @@ import (
 // renewBefore, secretTemplate, keystores, ...) is about the Secret
 // cert-manager would manage and is ignored.
 const (
-	certManagerGroup       = "cert-manager.io"
-	certificateAPIVersion  = certManagerGroup + "/v1"
-	certificateKind        = "Certificate"
-	issuerKind             = "Issuer"
-	clusterIssuerKind      = "ClusterIssuer"
-	minimumRequestDuration = 10 * time.Minute
-	maxCommonNameLength    = 64
+	certificateAPIVersion = wire.Group + "/v1"
+	certificateKind       = "Certificate"
+	maxCommonNameLength   = 64
 )
 
 // certificateManifest is the subset of a cert-manager.io/v1 Certificate that
@@ -93,7 +91,7 @@ type issuerRefSpec struct {
 // IssuerRef names the cert-manager issuer that should sign.
 type IssuerRef struct {
 	// Kind is Issuer or ClusterIssuer.
-	Kind string
+	Kind wire.IssuerKind
 	// Name is the issuer's name; an Issuer is in the Certificate's namespace.
 	Name string
 }
@@ -285,8 +283,8 @@ func (m *certificateManifest) toRequest() (*CertificateRequest, error) {
 		switch {
 		case err != nil:
 			bad("spec.duration %q is not a Go duration such as 2160h or 24h30m", s.Duration)
-		case d < minimumRequestDuration:
-			bad("spec.duration %s is shorter than the minimum of %s", s.Duration, minimumRequestDuration)
+		case d < wire.MinDuration:
+			bad("spec.duration %s is shorter than the minimum of %s", s.Duration, wire.MinDuration)
 		case d.Seconds() > math.MaxInt32:
 			bad("spec.duration %s is too long", s.Duration)
 		default:
@@ -353,14 +351,14 @@ func issuerRefFrom(ref *issuerRefSpec) (IssuerRef, error) {
 	if ref.Name == "" {
 		return IssuerRef{}, errors.New("spec.issuerRef.name is required")
 	}
-	if ref.Group != "" && ref.Group != certManagerGroup {
-		return IssuerRef{}, fmt.Errorf("spec.issuerRef.group %q is not supported: signet signs only for %s Issuers and ClusterIssuers, not external issuers", ref.Group, certManagerGroup)
+	if ref.Group != "" && ref.Group != wire.Group {
+		return IssuerRef{}, fmt.Errorf("spec.issuerRef.group %q is not supported: signet signs only for %s Issuers and ClusterIssuers, not external issuers", ref.Group, wire.Group)
 	}
-	switch ref.Kind {
-	case "", issuerKind:
-		return IssuerRef{Kind: issuerKind, Name: ref.Name}, nil
-	case clusterIssuerKind:
-		return IssuerRef{Kind: clusterIssuerKind, Name: ref.Name}, nil
+	switch wire.IssuerKind(ref.Kind) {
+	case "", wire.KindIssuer:
+		return IssuerRef{Kind: wire.KindIssuer, Name: ref.Name}, nil
+	case wire.KindClusterIssuer:
+		return IssuerRef{Kind: wire.KindClusterIssuer, Name: ref.Name}, nil
 	}
-	return IssuerRef{}, fmt.Errorf("spec.issuerRef.kind %q: expected %s or %s", ref.Kind, issuerKind, clusterIssuerKind)
+	return IssuerRef{}, fmt.Errorf("spec.issuerRef.kind %q: expected %s or %s", ref.Kind, wire.KindIssuer, wire.KindClusterIssuer)
 }

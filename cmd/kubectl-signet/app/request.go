@@ -11,36 +11,31 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	certmanagerv1alpha1 "github.com/signet-dev/signet/pkg/apis/certmanager/v1alpha1"
-)
-
-// Annotations a requester sets on a CSR, and the one signet may set, as
-// cert-manager defines them.
-const (
-	AnnotationRequestDuration = "experimental.cert-manager.io/request-duration"
-	AnnotationRequestIsCA     = "experimental.cert-manager.io/request-is-ca"
-	AnnotationCA              = "experimental.cert-manager.io/ca"
+	"github.com/signet-dev/signet/pkg/wire"
 )
 
 // lastAppliedAnnotation is kubectl's bookkeeping; it describes the
 // Certificate, not the request, so it is not copied onto the CSR.
 const lastAppliedAnnotation = "kubectl.kubernetes.io/last-applied-configuration"
 
+// wireRef is ref as signet names it; an Issuer is in namespace.
+func wireRef(ref IssuerRef, namespace string) wire.IssuerRef {
+	if ref.Kind == wire.KindClusterIssuer {
+		return wire.IssuerRef{Kind: ref.Kind, Name: ref.Name}
+	}
+	return wire.IssuerRef{Kind: wire.KindIssuer, Namespace: namespace, Name: ref.Name}
+}
+
 // SignerName is the CSR spec.signerName that reaches the issuer: for an
 // Issuer issuers.cert-manager.io/<namespace>.<name>, for a ClusterIssuer
 // clusterissuers.cert-manager.io/<name>.
 func SignerName(ref IssuerRef, namespace string) string {
-	if ref.Kind == clusterIssuerKind {
-		return "clusterissuers." + certManagerGroup + "/" + ref.Name
-	}
-	return "issuers." + certManagerGroup + "/" + namespace + "." + ref.Name
+	return wireRef(ref, namespace).SignerName()
 }
 
 // IssuerString names the issuer in messages: Issuer ns/name or ClusterIssuer name.
 func IssuerString(ref IssuerRef, namespace string) string {
-	if ref.Kind == clusterIssuerKind {
-		return clusterIssuerKind + " " + ref.Name
-	}
-	return issuerKind + " " + namespace + "/" + ref.Name
+	return wireRef(ref, namespace).String()
 }
 
 // BuildPKCS10 returns the PEM "CERTIFICATE REQUEST" for req, signed by key.
@@ -95,14 +90,14 @@ func RequestAnnotations(req *CertificateRequest) map[string]string {
 		out = map[string]string{}
 	}
 	delete(out, lastAppliedAnnotation)
-	delete(out, AnnotationRequestDuration)
-	delete(out, AnnotationRequestIsCA)
-	delete(out, AnnotationCA)
+	delete(out, wire.AnnotationRequestDuration)
+	delete(out, wire.AnnotationRequestIsCA)
+	delete(out, wire.AnnotationCA)
 	if req.Duration > 0 {
-		out[AnnotationRequestDuration] = req.Duration.String()
+		out[wire.AnnotationRequestDuration] = req.Duration.String()
 	}
 	if req.IsCA {
-		out[AnnotationRequestIsCA] = "true"
+		out[wire.AnnotationRequestIsCA] = "true"
 	}
 	if len(out) == 0 {
 		return nil

@@ -10,7 +10,7 @@ import (
 
 	certificatesv1 "k8s.io/api/certificates/v1"
 
-	"github.com/signet-dev/signet/pkg/issuers"
+	"github.com/signet-dev/signet/pkg/wire"
 )
 
 func TestSignerName(t *testing.T) {
@@ -31,8 +31,8 @@ func TestSignerName(t *testing.T) {
 			t.Errorf("SignerName(%+v, %q) = %q, want %q", tt.ref, tt.namespace, got, tt.want)
 		}
 		// signet must read back the issuer the plugin meant.
-		parsed, ok := issuers.ParseSignerName(got)
-		if !ok || parsed.Name != tt.ref.Name || string(parsed.Kind) != tt.ref.Kind {
+		parsed, ok := wire.ParseSignerName(got)
+		if !ok || parsed.Name != tt.ref.Name || parsed.Kind != tt.ref.Kind {
 			t.Errorf("signet parses %q as %+v (ours: %v)", got, parsed, ok)
 		}
 		if tt.ref.Kind == "Issuer" && parsed.Namespace != tt.namespace {
@@ -49,19 +49,19 @@ func TestRequestAnnotations(t *testing.T) {
 	}{
 		{"nothing to say", CertificateRequest{}, nil},
 		{"duration as a Go duration", CertificateRequest{Duration: 36 * time.Hour},
-			map[string]string{AnnotationRequestDuration: "36h0m0s"}},
+			map[string]string{wire.AnnotationRequestDuration: "36h0m0s"}},
 		{"isCA only when true", CertificateRequest{IsCA: true},
-			map[string]string{AnnotationRequestIsCA: "true"}},
+			map[string]string{wire.AnnotationRequestIsCA: "true"}},
 		{"the Certificate's annotations are kept, the spec decides ours", CertificateRequest{
 			Duration: time.Hour,
 			Annotations: map[string]string{
-				"team":                    "payments",
-				AnnotationRequestIsCA:     "true",
-				AnnotationRequestDuration: "1m",
-				AnnotationCA:              "Zm9v",
-				lastAppliedAnnotation:     "{}",
+				"team":                         "payments",
+				wire.AnnotationRequestIsCA:     "true",
+				wire.AnnotationRequestDuration: "1m",
+				wire.AnnotationCA:              "Zm9v",
+				lastAppliedAnnotation:          "{}",
 			},
-		}, map[string]string{"team": "payments", AnnotationRequestDuration: "1h0m0s"}},
+		}, map[string]string{"team": "payments", wire.AnnotationRequestDuration: "1h0m0s"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -103,7 +103,7 @@ func TestBuildCSR(t *testing.T) {
 	if csr.Spec.ExpirationSeconds == nil || *csr.Spec.ExpirationSeconds != 2160*3600 {
 		t.Errorf("expirationSeconds %v, want %d", csr.Spec.ExpirationSeconds, 2160*3600)
 	}
-	wantAnn := map[string]string{"team": "payments", AnnotationRequestDuration: "2160h0m0s", AnnotationRequestIsCA: "true"}
+	wantAnn := map[string]string{"team": "payments", wire.AnnotationRequestDuration: "2160h0m0s", wire.AnnotationRequestIsCA: "true"}
 	if !reflect.DeepEqual(csr.Annotations, wantAnn) {
 		t.Errorf("annotations %v, want %v", csr.Annotations, wantAnn)
 	}

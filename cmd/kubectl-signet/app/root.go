@@ -16,9 +16,6 @@ import (
 	"github.com/signet-dev/signet/pkg/generated/clientset/versioned"
 )
 
-// signetComponent is the event source signet's controller writes as.
-const signetComponent = "signet"
-
 // StdStreams are the process's standard streams.
 func StdStreams() genericiooptions.IOStreams {
 	return genericiooptions.IOStreams{In: os.Stdin, Out: os.Stdout, ErrOut: os.Stderr}

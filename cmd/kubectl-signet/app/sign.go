@@ -12,6 +12,7 @@ import (
 	"k8s.io/cli-runtime/pkg/genericiooptions"
 
 	certmanagerv1alpha1 "github.com/signet-dev/signet/pkg/apis/certmanager/v1alpha1"
+	"github.com/signet-dev/signet/pkg/wire"
 )
 
 func newSignCommand(streams genericiooptions.IOStreams, newClients ClientsFunc) *cobra.Command {
@@ -63,7 +64,7 @@ func runSign(ctx context.Context, o *manifestFlags, streams genericiooptions.IOS
 
 	body := BuildSigningRequest(req, pkcs10)
 	var res *certmanagerv1alpha1.SigningRequest
-	if req.Issuer.Kind == clusterIssuerKind {
+	if req.Issuer.Kind == wire.KindClusterIssuer {
 		res, err = c.Signet.CertManagerV1alpha1().ClusterSigners().Sign(ctx, req.Issuer.Name, body, metav1.CreateOptions{})
 	} else {
 		res, err = c.Signet.CertManagerV1alpha1().Signers(ns).Sign(ctx, req.Issuer.Name, body, metav1.CreateOptions{})

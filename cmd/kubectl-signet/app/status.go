@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	certmanagerv1alpha1 "github.com/signet-dev/signet/pkg/apis/certmanager/v1alpha1"
+	"github.com/signet-dev/signet/pkg/wire"
 )
 
 const timeFormat = time.RFC3339
@@ -267,6 +268,6 @@ func csrStateOf(csr *certificatesv1.CertificateSigningRequest) csrState {
 	if approved {
 		return csrState{Phase: "Approved"}
 	}
-	return csrState{Phase: "Pending", Reason: "WaitingApproval",
+	return csrState{Phase: "Pending", Reason: wire.ReasonWaitingApproval,
 		Message: "approve it with: kubectl certificate approve " + csr.Name}
 }

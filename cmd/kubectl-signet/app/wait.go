@@ -20,6 +20,8 @@ import (
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	certificatesclient "k8s.io/client-go/kubernetes/typed/certificates/v1"
+
+	"github.com/signet-dev/signet/pkg/wire"
 )
 
 // pollInterval is how often a CSR is read when it cannot be watched, and
@@ -143,7 +145,7 @@ func latestSignetEvent(ctx context.Context, kube kubernetes.Interface, csr *cert
 		if csr.UID != "" && ev.InvolvedObject.UID != "" && ev.InvolvedObject.UID != csr.UID {
 			continue
 		}
-		if ev.Source.Component != signetComponent && ev.ReportingController != signetComponent {
+		if ev.Source.Component != wire.EventSource && ev.ReportingController != wire.EventSource {
 			continue
 		}
 		if latest == nil || eventIsNewer(ev, latest) {
@@ -201,16 +203,16 @@ func checkCertificateKey(chainPEM []byte, key crypto.Signer) error {
 // caFromAnnotation is the CA PEM signet put in the CSR's
 // experimental.cert-manager.io/ca annotation (base64), or nil.
 func caFromAnnotation(csr *certificatesv1.CertificateSigningRequest) ([]byte, error) {
-	v, ok := csr.Annotations[AnnotationCA]
+	v, ok := csr.Annotations[wire.AnnotationCA]
 	if !ok || v == "" {
 		return nil, nil
 	}
 	data, err := base64.StdEncoding.DecodeString(v)
 	if err != nil {
-		return nil, fmt.Errorf("CertificateSigningRequest %s: the %s annotation is not base64: %w", csr.Name, AnnotationCA, err)
+		return nil, fmt.Errorf("CertificateSigningRequest %s: the %s annotation is not base64: %w", csr.Name, wire.AnnotationCA, err)
 	}
 	if !bytes.Contains(data, []byte("-----BEGIN CERTIFICATE-----")) {
-		return nil, fmt.Errorf("CertificateSigningRequest %s: the %s annotation holds no PEM certificate", csr.Name, AnnotationCA)
+		return nil, fmt.Errorf("CertificateSigningRequest %s: the %s annotation holds no PEM certificate", csr.Name, wire.AnnotationCA)
 	}
 	return data, nil
 }

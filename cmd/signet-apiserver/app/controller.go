@@ -14,36 +14,43 @@ import (
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	"k8s.io/klog/v2"
+	"k8s.io/utils/clock"
 
 	"github.com/signet-dev/signet/pkg/controller"
 	"github.com/signet-dev/signet/pkg/controller/podcertificates"
 	"github.com/signet-dev/signet/pkg/controller/trustbundles"
+	"github.com/signet-dev/signet/pkg/issuance"
 	"github.com/signet-dev/signet/pkg/issuers"
 )
 
 // runController runs the CSR controller while this replica holds the lease.
-// Losing the lease ends the process, so that a replica never signs while
-// another believes it is the leader; a replica that is told to stop releases
+// The controller signs and writes only while this replica's last renewal is
+// younger than the renew deadline (renewalTracker), which is shorter than
+// the lease another replica must see expire before it takes over: a replica
+// paused past its lease stops signing when it resumes, before the elector
+// notices. The check and the write are two steps, so a pause between them
+// can still send one write; it carries the resource version read and so
+// conflicts if the new leader wrote first: no CSR gets two certificates.
+// Losing the lease ends the process. A replica that is told to stop releases
 // the lease at once so the next one takes over without waiting it out.
 //
 // done is closed once the controller (and the lease release) has finished.
-func runController(ctx context.Context, o *Options, kube kubernetes.Interface, cache *issuers.Cache, health *leaderelection.HealthzAdaptor, done chan<- struct{}) error {
+func runController(ctx context.Context, o *Options, kube kubernetes.Interface, cache *issuers.Cache, pipeline *issuance.Pipeline, health *leaderelection.HealthzAdaptor, done chan<- struct{}) error {
+	var leading func() bool // nil without leader election: always
 	start := func(ctx context.Context) {
 		factory := informers.NewSharedInformerFactory(kube, 0)
-		c, err := controller.New(kube, factory.Certificates().V1().CertificateSigningRequests(), cache, controller.Options{
-			ClusterResourceNamespace:    o.ClusterResourceNamespace,
-			Policy:                      o.signingPolicy(),
-			WriteCAAnnotation:           o.WriteCAAnnotation,
-			ClusterSignerReferenceCheck: o.ClusterSignerReferenceCheck,
-			Workers:                     o.Workers,
-			WaitingApprovalEventDelay:   o.WaitingApprovalEventDelay,
-			CertificateIssuedEvents:     o.CertificateIssuedEvents,
+		c, err := controller.New(kube, factory.Certificates().V1().CertificateSigningRequests(), cache, pipeline, controller.Options{
+			WriteCAAnnotation:         o.WriteCAAnnotation,
+			Workers:                   o.Workers,
+			WaitingApprovalEventDelay: o.WaitingApprovalEventDelay,
+			CertificateIssuedEvents:   o.CertificateIssuedEvents,
+			Leading:                   leading,
 		})
 		if err != nil {
 			klog.ErrorS(err, "Cannot build the CSR controller")
 			os.Exit(1)
 		}
-		pods := startPodCertificates(ctx, o, kube, factory, cache)
+		pods := startPodCertificates(ctx, o, kube, factory, cache, pipeline, leading)
 		factory.Start(ctx.Done())
 		var wg sync.WaitGroup
 		for _, run := range pods {
@@ -67,8 +74,10 @@ func runController(ctx context.Context, o *Options, kube kubernetes.Interface, c
 	if err != nil {
 		return fmt.Errorf("leader election lock: %w", err)
 	}
+	tracker := newRenewalTracker(lock, le.RenewDeadline.Duration, clock.RealClock{})
+	leading = tracker.Leading
 	elector, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
-		Lock:            lock,
+		Lock:            tracker,
 		LeaseDuration:   le.LeaseDuration.Duration,
 		RenewDeadline:   le.RenewDeadline.Duration,
 		RetryPeriod:     le.RetryPeriod.Duration,
@@ -106,7 +115,8 @@ func runController(ctx context.Context, o *Options, kube kubernetes.Interface, c
 // ClusterTrustBundle controllers that the flags ask for and kube-apiserver
 // serves, registering their informers with factory, and returns their Run
 // functions. Run by the leader only, beside the CSR controller.
-func startPodCertificates(ctx context.Context, o *Options, kube kubernetes.Interface, factory informers.SharedInformerFactory, cache *issuers.Cache) []func(context.Context) {
+func startPodCertificates(ctx context.Context, o *Options, kube kubernetes.Interface, factory informers.SharedInformerFactory, cache *issuers.Cache,
+	pipeline *issuance.Pipeline, leading func() bool) []func(context.Context) {
 	if !o.PodCertificates && !o.ClusterTrustBundles {
 		return nil
 	}
@@ -142,11 +152,12 @@ func startPodCertificates(ctx context.Context, o *Options, kube kubernetes.Inter
 			TrustDomain: o.PodCertificateTrustDomain,
 			MaxDuration: o.MaxDuration,
 			Workers:     o.Workers,
+			Leading:     leading,
 		}
 		if bundles != nil {
 			opts.TrustBundles = bundles
 		}
-		pcrs, err := podcertificates.New(kube, factory.Certificates().V1().PodCertificateRequests(), cache, opts)
+		pcrs, err := podcertificates.New(kube, factory.Certificates().V1().PodCertificateRequests(), cache, pipeline, opts)
 		if err != nil {
 			klog.ErrorS(err, "Cannot build the PodCertificateRequest controller")
 			os.Exit(1)

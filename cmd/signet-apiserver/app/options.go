@@ -23,7 +23,10 @@ import (
 	logsapi "k8s.io/component-base/logs/api/v1"
 	netutils "k8s.io/utils/net"
 
+	"github.com/signet-dev/signet/pkg/controller"
 	"github.com/signet-dev/signet/pkg/controller/podcertificates"
+	"github.com/signet-dev/signet/pkg/issuance"
+	"github.com/signet-dev/signet/pkg/issuers"
 	"github.com/signet-dev/signet/pkg/servingcert"
 	"github.com/signet-dev/signet/pkg/signers"
 
@@ -91,7 +94,7 @@ func NewOptions() *Options {
 		// 50 QPS gave 24 CSR/s, 500 QPS 365/s, 1000 QPS with 32 workers 365–417/s.
 		ClientQPS:                1000,
 		ClientBurst:              2000,
-		ClusterResourceNamespace: "cert-manager",
+		ClusterResourceNamespace: issuers.DefaultClusterResourceNamespace,
 		MetricsBindAddress:       ":9402",
 		ServiceName:              "signet",
 		ServiceNamespace:         "signet-system",
@@ -108,7 +111,7 @@ func NewOptions() *Options {
 			ResourceName:      "signet",
 			ResourceNamespace: podNamespace(),
 		},
-		Workers:                   32,
+		Workers:                   controller.DefaultWorkers,
 		WaitingApprovalEventDelay: 10 * time.Second,
 		PodCertificates:           true,
 		PodCertificateTrustDomain: podcertificates.DefaultTrustDomain,
@@ -254,9 +257,14 @@ func (o *Options) Validate() error {
 	return utilerrors.NewAggregate(errs)
 }
 
-// signingPolicy is the policy of both request paths, CSRs and the sign subresource.
-func (o *Options) signingPolicy() signers.Policy {
-	return signers.Policy{MaxDuration: o.MaxDuration, CapToCAExpiry: o.CapToCAExpiry}
+// signingPolicy is the policy of both request paths, CSRs and the sign
+// subresource: the issuance pipeline's.
+func (o *Options) signingPolicy() issuance.Policy {
+	return issuance.Policy{
+		MaxDuration:                 o.MaxDuration,
+		ClusterSignerReferenceCheck: o.ClusterSignerReferenceCheck,
+		PKI:                         signers.Policy{CapToCAExpiry: o.CapToCAExpiry},
+	}
 }
 
 // podNamespace is the namespace signet runs in, from the service account

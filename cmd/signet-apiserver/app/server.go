@@ -31,6 +31,8 @@ import (
 
 	"github.com/signet-dev/signet/pkg/apiserver"
 	"github.com/signet-dev/signet/pkg/generated/openapi"
+	"github.com/signet-dev/signet/pkg/issuance"
+	"github.com/signet-dev/signet/pkg/issuance/backends"
 	"github.com/signet-dev/signet/pkg/issuers"
 	"github.com/signet-dev/signet/pkg/servingcert"
 )
@@ -77,7 +79,12 @@ func Run(ctx context.Context, o *Options) error {
 	if err != nil {
 		return err
 	}
-	cache := issuers.New(dyn, kube, issuers.Options{ClusterResourceNamespace: o.ClusterResourceNamespace, SigningPolicy: o.signingPolicy()})
+	policy := o.signingPolicy()
+	cache := issuers.New(dyn, kube, issuers.Options{ClusterResourceNamespace: o.ClusterResourceNamespace, SigningPolicy: policy.CAExpiryPolicy()})
+	// One pipeline, one policy, for the CSR controller and the sign subresource.
+	pipeline := issuance.New(cache,
+		backends.New(issuance.Deps{Secrets: issuance.NewSecretGetter(kube), ClusterResourceNamespace: o.ClusterResourceNamespace}),
+		policy, issuance.NewReferenceChecker(kube), nil)
 
 	var serving *servingcert.Authority
 	if o.selfManagedServing() {
@@ -86,7 +93,7 @@ func Run(ctx context.Context, o *Options) error {
 		}
 		o.SecureServing.ServerCert.GeneratedCert = serving
 	}
-	cfg, err := serverConfig(o, cache)
+	cfg, err := serverConfig(o, cache, pipeline)
 	if err != nil {
 		return err
 	}
@@ -112,7 +119,7 @@ func Run(ctx context.Context, o *Options) error {
 	})
 	controllerDone := make(chan struct{})
 	server.GenericAPIServer.AddPostStartHookOrDie("start-csr-controller", func(hc genericapiserver.PostStartHookContext) error {
-		return runController(hc, o, kube, cache, leaderHealth, controllerDone)
+		return runController(hc, o, kube, cache, pipeline, leaderHealth, controllerDone)
 	})
 	if o.MetricsBindAddress != "" {
 		if err := serveMetrics(ctx, o.MetricsBindAddress); err != nil {
@@ -179,7 +186,7 @@ func newServingAuthority(o *Options, kubeConfig *rest.Config) (*servingcert.Auth
 	return a, nil
 }
 
-func serverConfig(o *Options, cache *issuers.Cache) (*apiserver.Config, error) {
+func serverConfig(o *Options, cache *issuers.Cache, pipeline *issuance.Pipeline) (*apiserver.Config, error) {
 	cfg := genericapiserver.NewRecommendedConfig(apiserver.Codecs)
 	cfg.EffectiveVersion = compatibility.DefaultBuildEffectiveVersion()
 	cfg.FeatureGate = utilfeature.DefaultFeatureGate
@@ -212,8 +219,8 @@ func serverConfig(o *Options, cache *issuers.Cache) (*apiserver.Config, error) {
 	// base64 in JSON. Larger bodies are refused (413) before they are read.
 	cfg.MaxRequestBodyBytes = maxRequestBodyBytes
 	return &apiserver.Config{GenericConfig: cfg, ExtraConfig: apiserver.ExtraConfig{
-		Issuers: cache,
-		Policy:  o.signingPolicy(),
+		Issuers:  cache,
+		Issuance: pipeline,
 	}}, nil
 }
 

@@ -3,11 +3,13 @@ package certmanager
 import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/signet-dev/signet/pkg/wire"
 )
 
 // GroupName is the API group signet serves. It is cert-manager's group, so
 // that CSR signer names and RBAC rules read the way cert-manager users expect.
-const GroupName = "cert-manager.io"
+const GroupName = wire.Group
 
 // SchemeGroupVersion is the internal group version of the API.
 var SchemeGroupVersion = schema.GroupVersion{Group: GroupName, Version: runtime.APIVersionInternal}

@@ -1,12 +1,15 @@
 // Package podcertificates fulfils PodCertificateRequests — what kubelet
 // creates for a pod's podCertificate projected volume — whose signerName
 // names a cert-manager CA Issuer or ClusterIssuer. No approver stands
-// between a pod and its signer, so the rules in policy.go are the gate; this
-// file decides with them and writes the status once.
+// between a pod and its signer, so the rules in policy.go and the issuance
+// pipeline's reference check are the gate. This file reads a request into
+// the pipeline — with a template made only from verified fields — and
+// writes the outcome once.
 package podcertificates
 
 import (
 	"context"
+	"crypto"
 	"errors"
 	"fmt"
 	"sync"
@@ -27,20 +30,26 @@ import (
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 
+	"github.com/signet-dev/signet/pkg/issuance"
 	"github.com/signet-dev/signet/pkg/issuers"
 	"github.com/signet-dev/signet/pkg/signers"
-	"github.com/signet-dev/signet/pkg/signers/ca"
+	"github.com/signet-dev/signet/pkg/wire"
 )
 
 // DefaultTrustDomain is the SPIFFE trust domain of pod identities unless
 // --pod-certificate-trust-domain says otherwise.
 const DefaultTrustDomain = "cluster.local"
 
-// IssuerStates is the read model the controller signs from; *issuers.Cache.
+// IssuerStates is the read model; *issuers.Cache.
 type IssuerStates interface {
 	Get(issuers.Ref) (*issuers.State, bool)
 	OnChange(func(issuers.Ref))
 	HasSynced() bool
+}
+
+// Pipeline decides a request; *issuance.Pipeline.
+type Pipeline interface {
+	Issue(ctx context.Context, req *issuance.Request) (issuance.Outcome, error)
 }
 
 // TrustBundles keeps a CA's trust anchors published while certificates it
@@ -61,21 +70,24 @@ type Options struct {
 	Workers int
 	// TrustBundles, when set, records every certificate before it is signed.
 	TrustBundles TrustBundles
-	Clock        clock.Clock
+	// Leading reports whether this replica may still act as the leader; it
+	// neither signs nor writes otherwise. Nil: always.
+	Leading func() bool
+	Clock   clock.Clock
 }
 
 // Controller signs PodCertificateRequests for issuers.cert-manager.io/* and
 // clusterissuers.cert-manager.io/* signer names.
 type Controller struct {
-	opts       Options
-	kube       kubernetes.Interface
-	issuers    IssuerStates
-	pcrs       cache.Indexer
-	synced     cache.InformerSynced
-	queue      workqueue.TypedRateLimitingInterface[string]
-	recorder   record.EventRecorder
-	events     record.EventBroadcaster
-	references *referenceCheck
+	opts     Options
+	kube     kubernetes.Interface
+	issuers  IssuerStates
+	pipeline Pipeline
+	pcrs     cache.Indexer
+	synced   cache.InformerSynced
+	queue    workqueue.TypedRateLimitingInterface[string]
+	recorder record.EventRecorder
+	events   record.EventBroadcaster
 
 	// finished holds the UIDs of requests whose final status this process
 	// wrote, until the informer shows them: a request is never signed again
@@ -86,8 +98,8 @@ type Controller struct {
 const signerNameIndex = "signerName"
 
 // New wires the controller to a PodCertificateRequest informer (which the
-// caller starts) and the issuers read model.
-func New(kube kubernetes.Interface, informer certinformers.PodCertificateRequestInformer, states IssuerStates, opts Options) (*Controller, error) {
+// caller starts), the issuers read model and the issuance pipeline.
+func New(kube kubernetes.Interface, informer certinformers.PodCertificateRequestInformer, states IssuerStates, pipeline Pipeline, opts Options) (*Controller, error) {
 	if opts.Workers <= 0 {
 		opts.Workers = 32
 	}
@@ -102,15 +114,15 @@ func New(kube kubernetes.Interface, informer certinformers.PodCertificateRequest
 	}
 	events := record.NewBroadcaster(record.WithContext(context.Background()))
 	c := &Controller{
-		opts:    opts,
-		kube:    kube,
-		issuers: states,
+		opts:     opts,
+		kube:     kube,
+		issuers:  states,
+		pipeline: pipeline,
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.DefaultTypedControllerRateLimiter[string](),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "podcertificaterequests"}),
-		events:     events,
-		recorder:   events.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "signet"}),
-		references: newReferenceCheck(kube),
+		events:   events,
+		recorder: events.NewRecorder(scheme.Scheme, corev1.EventSource{Component: wire.EventSource}),
 	}
 	inf := informer.Informer()
 	if err := inf.SetTransform(slimPCR); err != nil {
@@ -133,7 +145,7 @@ func New(kube kubernetes.Interface, informer certinformers.PodCertificateRequest
 			if !ok {
 				return false
 			}
-			_, ours := issuers.ParseSignerName(pcr.Spec.SignerName)
+			_, ours := wire.ParseSignerName(pcr.Spec.SignerName)
 			return ours
 		},
 		Handler: cache.ResourceEventHandlerFuncs{
@@ -218,7 +230,11 @@ func (c *Controller) next(ctx context.Context) bool {
 		return false
 	}
 	defer c.queue.Done(key)
-	if err := c.sync(ctx, key); err != nil {
+	if err := c.sync(ctx, key); errors.Is(err, errNotLeading) {
+		// Not an error: the lease is being renewed or lost; come back soon.
+		c.queue.AddAfter(key, notLeadingRetry)
+		return true
+	} else if err != nil {
 		utilruntime.HandleErrorWithContext(ctx, err, "Syncing PodCertificateRequest", "pcr", key)
 		c.queue.AddRateLimited(key)
 		return true
@@ -227,30 +243,32 @@ func (c *Controller) next(ctx context.Context) bool {
 	return true
 }
 
-// sync takes one request as far as it can go now. An error requeues it with
-// backoff; a wait on the issuer returns nil and is requeued by the issuer's
-// next change.
+// sync takes one request as far as it can go now: the rules of policy.go,
+// then the pipeline (reference, readiness, the template, the CA backend),
+// then one status write. An error requeues it with backoff; a wait on the
+// issuer returns nil and is requeued by the issuer's next change.
 func (c *Controller) sync(ctx context.Context, key string) error {
 	obj, exists, err := c.pcrs.GetByKey(key)
 	if err != nil || !exists {
 		return err
 	}
 	pcr := obj.(*certificatesv1.PodCertificateRequest)
-	ref, ours := issuers.ParseSignerName(pcr.Spec.SignerName)
+	ref, ours := wire.ParseSignerName(pcr.Spec.SignerName)
 	if !ours || pcr.DeletionTimestamp != nil || finished(pcr) {
 		return nil
 	}
 	if _, done := c.finished.Load(pcr.UID); done {
 		return nil
 	}
-
-	state, found := c.issuers.Get(ref)
-	if !found {
-		return c.wait(pcr, ref, "", &Wait{Reason: ReasonIssuerNotFound, Message: fmt.Sprintf("%s not found", ref)})
+	if !c.leading() {
+		return errNotLeading
 	}
-	typ := state.Issuer.Type
 
-	// The gate, cheapest rule first.
+	var typ issuers.Type
+	if state, found := c.issuers.Get(ref); found {
+		typ = state.Issuer.Type
+	}
+	// The gate, cheapest rule first; the pipeline checks reference.
 	if d := CheckNamespace(pcr.Namespace, ref); d != nil {
 		return c.finish(ctx, pcr, ref, typ, d)
 	}
@@ -261,74 +279,96 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	if d != nil {
 		return c.finish(ctx, pcr, ref, typ, d)
 	}
-	allowed, err := c.references.allowed(ctx, pcr.Namespace, pcr.Spec.ServiceAccountName, pcr.Spec.ServiceAccountUID, ref)
-	if err != nil {
-		c.recorder.Eventf(pcr, corev1.EventTypeWarning, ReasonReferenceCheckError, "Cannot check reference on %s: %v", ref, err)
-		observe(ref, typ, resultWaiting)
-		return fmt.Errorf("reference check for %s: %w", ref, err)
-	}
-	if !allowed {
-		return c.finish(ctx, pcr, ref, typ, denied(ReasonDeniedReference,
-			"ServiceAccount %s/%s may not reference %s: grant it the %q verb on %s",
-			pcr.Namespace, pcr.Spec.ServiceAccountName, describe(ref), issuers.ReferenceVerb, rbacResource(ref)))
-	}
-
 	switch typ {
 	case issuers.TypeSelfSigned, issuers.TypeVault, issuers.TypeACME, issuers.TypeVenafi:
 		return c.finish(ctx, pcr, ref, typ, failed(ReasonIssuerTypeNotSupported,
 			"signet signs PodCertificateRequests with CA issuers only; %s is a %s issuer", ref, typ))
 	}
-	if !state.Ready || state.CA == nil {
-		return c.wait(pcr, ref, typ, &Wait{Reason: ReasonIssuerNotReady, Message: fmt.Sprintf("%s is not ready: %s", ref, state.Message)})
-	}
 
-	now := c.opts.Clock.Now()
-	validity, w := ValidityFor(now, Lifetime(pcr.Spec.MaxExpirationSeconds, c.opts.MaxDuration), state.CA.Certificate)
-	if w != nil {
-		return c.wait(pcr, ref, typ, w)
-	}
-	if c.opts.TrustBundles != nil {
-		if err := c.opts.TrustBundles.KeepUntil(ctx, ref, state.CA, validity.NotAfter); err != nil {
-			c.recorder.Eventf(pcr, corev1.EventTypeWarning, ReasonTrustBundlePending,
-				"Cannot record the certificate in %s's ClusterTrustBundle before signing it: %v", ref, err)
-			observe(ref, typ, resultWaiting)
-			return fmt.Errorf("recording in the trust bundle of %s: %w", ref, err)
-		}
-	}
-	tmpl, err := Template(pub, SPIFFEID(c.opts.TrustDomain, pcr.Namespace, pcr.Spec.ServiceAccountName), validity)
+	var validity Validity
+	outcome, err := c.pipeline.Issue(ctx, c.request(ctx, pcr, ref, pub, &validity))
 	if err != nil {
 		return err
 	}
-	result, err := ca.New(state.CA, caConfig(state.Issuer.CA)).Sign(tmpl, now)
-	if errors.Is(err, signers.ErrCANotValid) {
-		// The CA expired since the issuer was last judged ready.
-		c.recorder.Eventf(pcr, corev1.EventTypeWarning, ReasonIssuerNotReady, "%s: %v", ref, err)
+	switch o := outcome.(type) {
+	case *issuance.Waiting:
+		c.recorder.Event(pcr, corev1.EventTypeWarning, o.Reason, o.Message)
 		observe(ref, typ, resultWaiting)
-		return err
+		if o.Backoff {
+			return fmt.Errorf("%s: %s", o.Reason, o.Message)
+		}
+		return nil
+	case *issuance.Failed:
+		if o.Reason == wire.ReasonDeniedReference {
+			return c.finish(ctx, pcr, ref, typ, denied(ReasonDeniedReference,
+				"ServiceAccount %s/%s may not reference %s: grant it the %q verb on %s",
+				pcr.Namespace, pcr.Spec.ServiceAccountName, describe(ref), wire.ReferenceVerb, rbacResource(ref)))
+		}
+		return c.finish(ctx, pcr, ref, typ, failed(o.Reason, "%s", o.Message))
+	case *issuance.Issued:
+		return c.writeIssued(ctx, pcr, ref, typ, o, validity)
 	}
-	var failure *signers.Failure
-	if errors.As(err, &failure) {
-		return c.finish(ctx, pcr, ref, typ, failed(ReasonSigningError, "%s", failure.Message))
-	} else if err != nil {
-		return c.finish(ctx, pcr, ref, typ, failed(ReasonSigningError, "signing with %s: %v", ref, err))
-	}
+	return fmt.Errorf("unexpected issuance outcome %T", outcome)
+}
 
+// request is pcr for the pipeline: the pod's ServiceAccount as the
+// requester, checked for ClusterIssuers too, and a template of what
+// kube-apiserver verified, placed inside the CA's validity and recorded in
+// the signer's trust bundle before the CA backend signs it. The validity
+// used is stored in *validity.
+func (c *Controller) request(ctx context.Context, pcr *certificatesv1.PodCertificateRequest, ref issuers.Ref, pub crypto.PublicKey, validity *Validity) *issuance.Request {
+	user, groups := ServiceAccountUser(pcr.Namespace, pcr.Spec.ServiceAccountName)
+	lifetime := Lifetime(pcr.Spec.MaxExpirationSeconds, c.opts.MaxDuration)
+	spiffeID := SPIFFEID(c.opts.TrustDomain, pcr.Namespace, pcr.Spec.ServiceAccountName)
+	return &issuance.Request{
+		Object: issuance.Object{Kind: "PodCertificateRequest", Namespace: pcr.Namespace, Name: pcr.Name, UID: pcr.UID},
+		Signer: ref,
+		// A ServiceAccount token's user UID is the ServiceAccount's UID.
+		Requester:            &issuance.Requester{Username: user, Groups: groups, UID: string(pcr.Spec.ServiceAccountUID)},
+		AlwaysCheckReference: true,
+		Template: func(issuer *issuers.State, now time.Time) (*signers.Template, issuance.Outcome, error) {
+			if issuer.CA == nil {
+				return nil, nil, fmt.Errorf("%s is ready but has no parsed CA", ref)
+			}
+			v, w := ValidityFor(now, lifetime, issuer.CA.Certificate)
+			if w != nil {
+				return nil, &issuance.Waiting{For: issuance.WaitIssuerNotReady, Reason: w.Reason, Message: w.Message}, nil
+			}
+			if c.opts.TrustBundles != nil {
+				if err := c.opts.TrustBundles.KeepUntil(ctx, ref, issuer.CA, v.NotAfter); err != nil {
+					return nil, &issuance.Waiting{For: issuance.WaitIssuerNotReady, Reason: ReasonTrustBundlePending, Backoff: true,
+						Message: fmt.Sprintf("Cannot record the certificate in %s's ClusterTrustBundle before signing it: %v", ref, err)}, nil
+				}
+			}
+			*validity = v
+			tmpl, err := Template(pub, spiffeID, v)
+			return tmpl, nil, err
+		},
+	}
+}
+
+// writeIssued writes the certificate, once, on the version read.
+func (c *Controller) writeIssued(ctx context.Context, pcr *certificatesv1.PodCertificateRequest, ref issuers.Ref, typ issuers.Type, o *issuance.Issued, v Validity) error {
+	if !o.NotBefore.Equal(v.NotBefore) || !o.NotAfter.Equal(v.NotAfter) {
+		// The backend moved the window: beginRefreshAt would not match it.
+		return fmt.Errorf("signed [%s, %s], want [%s, %s]", o.NotBefore, o.NotAfter, v.NotBefore, v.NotAfter)
+	}
+	now := c.opts.Clock.Now()
 	issued := pcr.DeepCopy()
 	issued.Status = certificatesv1.PodCertificateRequestStatus{
 		Conditions: []metav1.Condition{{
 			Type:               certificatesv1.PodCertificateRequestConditionTypeIssued,
 			Status:             metav1.ConditionTrue,
 			Reason:             ReasonIssued,
-			Message:            fmt.Sprintf("Issued by %s for %s", ref, tmpl.Cert.URIs[0]),
+			Message:            fmt.Sprintf("Issued by %s for %s", ref, SPIFFEID(c.opts.TrustDomain, pcr.Namespace, pcr.Spec.ServiceAccountName)),
 			LastTransitionTime: metav1.NewTime(now),
 			ObservedGeneration: pcr.Generation,
 		}},
-		CertificateChain: string(result.CertificatePEM),
-		// The leaf's own times: ValidityFor placed the window inside the
-		// CA's, so the signer kept it, in whole seconds.
-		NotBefore:      &metav1.Time{Time: result.NotBefore},
-		NotAfter:       &metav1.Time{Time: result.NotAfter},
-		BeginRefreshAt: &metav1.Time{Time: validity.BeginRefreshAt},
+		CertificateChain: string(o.CertificatePEM),
+		// The leaf's own times, in whole seconds.
+		NotBefore:      &metav1.Time{Time: o.NotBefore},
+		NotAfter:       &metav1.Time{Time: o.NotAfter},
+		BeginRefreshAt: &metav1.Time{Time: v.BeginRefreshAt},
 	}
 	// UpdateStatus carries the resourceVersion read, and kube-apiserver
 	// refuses any change to a finished request: it is issued at most once.
@@ -336,18 +376,19 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 		return fmt.Errorf("writing the certificate: %w", err)
 	}
 	c.finished.Store(pcr.UID, struct{}{})
-	observeIssued(ref, typ, pcr.CreationTimestamp.Time, c.opts.Clock.Now())
-	klog.FromContext(ctx).V(2).Info("Issued pod certificate", "pcr", key, "signer", pcr.Spec.SignerName, "notAfter", result.NotAfter)
+	issuance.CountIssued(ref.Kind, o)
+	observeIssued(ref, typ, pcr.CreationTimestamp.Time, now)
+	klog.FromContext(ctx).V(2).Info("Issued pod certificate", "pcr", pcr.Namespace+"/"+pcr.Name, "signer", pcr.Spec.SignerName, "notAfter", o.NotAfter)
 	return nil
 }
 
-// wait records why a request waits: an event, which the recorder folds
-// into a count for repeats.
-func (c *Controller) wait(pcr *certificatesv1.PodCertificateRequest, ref issuers.Ref, typ issuers.Type, w *Wait) error {
-	c.recorder.Event(pcr, corev1.EventTypeWarning, w.Reason, w.Message)
-	observe(ref, typ, resultWaiting)
-	return nil
-}
+// errNotLeading stops a sync that would sign or write while this replica
+// may no longer be the leader.
+var errNotLeading = errors.New("not leading")
+
+const notLeadingRetry = time.Second
+
+func (c *Controller) leading() bool { return c.opts.Leading == nil || c.opts.Leading() }
 
 // finish ends a request with a Denied or Failed condition and a Warning event.
 func (c *Controller) finish(ctx context.Context, pcr *certificatesv1.PodCertificateRequest, ref issuers.Ref, typ issuers.Type, d *Denial) error {
@@ -403,13 +444,6 @@ func rbacResource(ref issuers.Ref) string {
 	return "signers.cert-manager.io/" + ref.Name + " in namespace " + ref.Namespace
 }
 
-func caConfig(c *issuers.CAConfig) *ca.Config {
-	if c == nil {
-		return nil
-	}
-	return &ca.Config{CRLDistributionPoints: c.CRLDistributionPoints, OCSPServers: c.OCSPServers, IssuingCertificateURLs: c.IssuingCertificateURLs}
-}
-
 // slimPCR keeps the cache small: requests for other signers become little
 // more than a name, and finished ones drop the stub request and the chain
 // (up to 100 KiB), which are never read again.
@@ -419,7 +453,7 @@ func slimPCR(obj interface{}) (interface{}, error) {
 		return obj, nil
 	}
 	pcr.ManagedFields = nil
-	if _, ours := issuers.ParseSignerName(pcr.Spec.SignerName); ours && !finished(pcr) {
+	if _, ours := wire.ParseSignerName(pcr.Spec.SignerName); ours && !finished(pcr) {
 		return pcr, nil
 	}
 	slim := &certificatesv1.PodCertificateRequest{}

@@ -23,6 +23,8 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/signet-dev/signet/internal/testpki"
+	"github.com/signet-dev/signet/pkg/issuance"
+	"github.com/signet-dev/signet/pkg/issuance/backends"
 	"github.com/signet-dev/signet/pkg/issuers"
 	"github.com/signet-dev/signet/pkg/signers"
 )
@@ -76,6 +78,8 @@ type pcrHarness struct {
 	bundles  *trustBundleLog
 	order    []string
 	root     *testpki.CA
+	// notLeading makes the controller believe it lost the lease.
+	notLeading bool
 }
 
 // newPCRHarness: a ready CA Issuer team/ca and ClusterIssuer root, a
@@ -117,7 +121,8 @@ func newPCRHarness(t *testing.T, pcrs ...*certificatesv1.PodCertificateRequest) 
 	t.Cleanup(cancel)
 	h.ctx = ctx
 	factory := informers.NewSharedInformerFactory(h.client, 0)
-	h.c, err = New(h.client, factory.Certificates().V1().PodCertificateRequests(), states, Options{TrustBundles: h.bundles})
+	pipeline := issuance.New(states, backends.New(issuance.Deps{}), issuance.Policy{}, issuance.NewReferenceChecker(h.client), nil)
+	h.c, err = New(h.client, factory.Certificates().V1().PodCertificateRequests(), states, pipeline, Options{TrustBundles: h.bundles, Leading: func() bool { return !h.notLeading }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -296,7 +301,7 @@ func TestWaits(t *testing.T) {
 		if n := h.statusWrites(); n != 0 {
 			t.Errorf("%d status writes for a request that waits", n)
 		}
-		if ev := h.events(); !strings.Contains(ev, "Warning IssuerNotFound Issuer team/absent not found") {
+		if ev := h.events(); !strings.Contains(ev, "Warning IssuerNotFound Referenced Issuer team/absent not found") {
 			t.Errorf("events %q", ev)
 		}
 	})
@@ -313,6 +318,20 @@ func TestWaits(t *testing.T) {
 			t.Errorf("events %q", ev)
 		}
 	})
+}
+
+// A replica that may have lost its lease neither signs nor writes.
+func TestNotLeadingWritesNothing(t *testing.T) {
+	h := newPCRHarness(t, pcr(t, "team", "req", "web", teamCA), pcr(t, "other", "foreign", "web", teamCA))
+	h.notLeading = true
+	for _, key := range []string{"team/req", "other/foreign"} {
+		if err := h.c.sync(h.ctx, key); !errors.Is(err, errNotLeading) {
+			t.Errorf("sync %s = %v, want errNotLeading", key, err)
+		}
+	}
+	if len(h.order) != 0 {
+		t.Errorf("writes %v while not leading", h.order)
+	}
 }
 
 // A request kubelet made for a pod is taken up from the informer by Run's

@@ -20,6 +20,7 @@ import (
 
 	"github.com/signet-dev/signet/pkg/issuers"
 	"github.com/signet-dev/signet/pkg/signers"
+	"github.com/signet-dev/signet/pkg/wire"
 )
 
 // The rules a PodCertificateRequest meets before signet signs it, as pure
@@ -48,19 +49,17 @@ const (
 	// checks it on create, so only a request stored by another writer gets here.
 	ReasonErrorParseCSR = signers.ReasonErrorParseCSR
 	// ReasonSigningError (Failed): the CA could not sign.
-	ReasonSigningError = signers.ReasonSigningError
+	ReasonSigningError = wire.ReasonSigningError
 	// ReasonIssued is the Issued condition's reason.
 	ReasonIssued = "Issued"
 )
 
-// Event reasons of requests that wait; each is retried when what it waits
-// for changes (the issuer, its CA Secret) or with backoff.
+// Event reasons of requests that wait, beside the pipeline's
+// (IssuerNotFound, IssuerNotReady, SecretMissing); each is retried when what
+// it waits for changes (the issuer, its CA Secret) or with backoff.
 const (
-	ReasonIssuerNotFound      = "IssuerNotFound"
-	ReasonIssuerNotReady      = "IssuerNotReady"
-	ReasonCAExpiresTooSoon    = "CAExpiresTooSoon"
-	ReasonTrustBundlePending  = "TrustBundleNotRecorded"
-	ReasonReferenceCheckError = "ReferenceCheckError"
+	ReasonCAExpiresTooSoon   = "CAExpiresTooSoon"
+	ReasonTrustBundlePending = "TrustBundleNotRecorded"
 )
 
 // Lifetimes of pod certificates.

@@ -29,6 +29,7 @@ import (
 
 	"github.com/signet-dev/signet/pkg/issuers"
 	"github.com/signet-dev/signet/pkg/signers"
+	"github.com/signet-dev/signet/pkg/wire"
 )
 
 // IssuerStates is the read model the bundles are computed from; *issuers.Cache.
@@ -197,7 +198,7 @@ func (c *Controller) next(ctx context.Context) bool {
 // reconcile brings one signer's bundle to Desired, and comes back when the
 // clock alone changes it.
 func (c *Controller) reconcile(ctx context.Context, signerName string) error {
-	ref, ours := issuers.ParseSignerName(signerName)
+	ref, ours := wire.ParseSignerName(signerName)
 	if !ours {
 		return nil
 	}

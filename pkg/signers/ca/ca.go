@@ -37,8 +37,7 @@ func New(ca *signers.CA, cfg *Config) signers.Signer {
 // shorten a certificate to its CA's, so a certificate may end after the CA
 // (Result.OutlivesCA says so). With t.CapToCAExpiry, NotAfter is no later
 // than the CA's NotAfter, kube-controller-manager's rule. A CA certificate
-// that is not valid at now is an error wrapping signers.ErrCANotValid, not
-// a Failure.
+// that is not valid at now is an error wrapping signers.ErrCANotValid.
 func (s *signer) Sign(t *signers.Template, now time.Time) (*signers.Result, error) {
 	ca := s.ca.Certificate
 	if now.Before(ca.NotBefore) {
@@ -61,7 +60,7 @@ func (s *signer) Sign(t *signers.Template, now time.Time) (*signers.Result, erro
 
 	der, err := x509.CreateCertificate(rand.Reader, &tmpl, ca, t.PublicKey, s.ca.Key)
 	if err != nil {
-		return nil, &signers.Failure{Reason: signers.ReasonSigningError, Message: fmt.Sprintf("signing the certificate with CA %s: %v", ca.Subject, err)}
+		return nil, fmt.Errorf("signing the certificate with CA %s: %w", ca.Subject, err)
 	}
 	leaf := signers.EncodeCertificates(der)
 	intermediates := s.ca.IntermediatesPEM()

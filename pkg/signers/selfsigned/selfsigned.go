@@ -36,18 +36,17 @@ func New(key crypto.Signer, cfg *Config) signers.Signer {
 
 // Sign makes t a self-signed certificate: issuer = subject, signed by the
 // key. The key must be the one whose public key the request carries, else
-// the Failure ErrorKeyMatch. The certificate is its own CA (CAPEM).
+// signers.ErrKeyMismatch. The certificate is its own CA (CAPEM).
 func (s *signer) Sign(t *signers.Template, now time.Time) (*signers.Result, error) {
 	if s.key == nil || !signers.PublicKeysEqual(s.key.Public(), t.PublicKey) {
-		return nil, &signers.Failure{Reason: signers.ReasonErrorKeyMatch,
-			Message: "the private key in the referenced Secret is not the key of the certificate request"}
+		return nil, signers.ErrKeyMismatch
 	}
 	tmpl := *t.Cert
 	tmpl.AuthorityKeyId = nil
 	tmpl.CRLDistributionPoints = s.cfg.CRLDistributionPoints
 	der, err := x509.CreateCertificate(rand.Reader, &tmpl, &tmpl, t.PublicKey, s.key)
 	if err != nil {
-		return nil, &signers.Failure{Reason: signers.ReasonErrorSigning, Message: fmt.Sprintf("self-signing the certificate: %v", err)}
+		return nil, fmt.Errorf("self-signing the certificate: %w", err)
 	}
 	pem := signers.EncodeCertificates(der)
 	return &signers.Result{

@@ -14,15 +14,17 @@ import (
 	"github.com/signet-dev/signet/pkg/signers"
 	"github.com/signet-dev/signet/pkg/signers/internal/signertest"
 	"github.com/signet-dev/signet/pkg/signers/selfsigned"
+	"github.com/signet-dev/signet/pkg/wire"
 )
 
-func template(t *testing.T, kt testpki.KeyType, annotations map[string]string, now time.Time) *signers.Template {
+func template(t *testing.T, kt testpki.KeyType, isCA bool, now time.Time) *signers.Template {
 	t.Helper()
 	tmpl, err := signers.BuildTemplate(signers.Input{
 		Request: signertest.CSR(t, signertest.Key(t, kt), &x509.CertificateRequest{
 			Subject: pkix.Name{CommonName: "self " + string(kt)}, DNSNames: []string{"self.example.com"}}),
-		Usages:      []string{"digital signature", "server auth"},
-		Annotations: annotations,
+		Usages:   []string{"digital signature", "server auth"},
+		IsCA:     isCA,
+		Duration: wire.DefaultDuration,
 	}, signers.Policy{}, now)
 	if err != nil {
 		t.Fatalf("BuildTemplate: %v", err)
@@ -36,13 +38,11 @@ func TestSelfSignedEveryKeyType(t *testing.T) {
 	for _, kt := range signertest.KeyTypes {
 		for _, isCA := range []bool{false, true} {
 			name := string(kt)
-			annotations := map[string]string{}
 			if isCA {
 				name += "/CA"
-				annotations[signers.AnnotationRequestIsCA] = "true"
 			}
 			t.Run(name, func(t *testing.T) {
-				tmpl := template(t, kt, annotations, now)
+				tmpl := template(t, kt, isCA, now)
 				res, err := selfsigned.New(signertest.Key(t, kt), cfg).Sign(tmpl, now)
 				if err != nil {
 					t.Fatalf("Sign: %v", err)
@@ -67,7 +67,7 @@ func TestSelfSignedEveryKeyType(t *testing.T) {
 				if len(c.AuthorityKeyId) != 0 || len(c.SubjectKeyId) != 20 {
 					t.Errorf("AuthorityKeyId %x SubjectKeyId %x", c.AuthorityKeyId, c.SubjectKeyId)
 				}
-				if !c.NotBefore.Equal(res.NotBefore) || !c.NotAfter.Equal(res.NotAfter) || c.NotAfter.Sub(c.NotBefore) != signers.DefaultDuration {
+				if !c.NotBefore.Equal(res.NotBefore) || !c.NotAfter.Equal(res.NotAfter) || c.NotAfter.Sub(c.NotBefore) != wire.DefaultDuration {
 					t.Errorf("validity %s to %s (Result %s to %s)", c.NotBefore, c.NotAfter, res.NotBefore, res.NotAfter)
 				}
 				roots := x509.NewCertPool()
@@ -82,7 +82,7 @@ func TestSelfSignedEveryKeyType(t *testing.T) {
 
 func TestSelfSignedKeyMismatch(t *testing.T) {
 	now := time.Now()
-	tmpl := template(t, testpki.ECDSAP256, nil, now)
+	tmpl := template(t, testpki.ECDSAP256, false, now)
 	for _, tt := range []struct {
 		desc string
 		s    signers.Signer
@@ -93,9 +93,8 @@ func TestSelfSignedKeyMismatch(t *testing.T) {
 	} {
 		t.Run(tt.desc, func(t *testing.T) {
 			_, err := tt.s.Sign(tmpl, now)
-			var f *signers.Failure
-			if !errors.As(err, &f) || f.Reason != signers.ReasonErrorKeyMatch {
-				t.Fatalf("err = %v, want Failure %s", err, signers.ReasonErrorKeyMatch)
+			if !errors.Is(err, signers.ErrKeyMismatch) {
+				t.Fatalf("err = %v, want ErrKeyMismatch", err)
 			}
 		})
 	}
@@ -111,8 +110,7 @@ func TestSelfSignedValidityIsExactlyTheRequestedDuration(t *testing.T) {
 	for _, d := range []time.Duration{10 * time.Minute, time.Hour, 55*time.Minute + 33*time.Second, 896 * time.Hour, 2160 * time.Hour, 10000 * time.Hour} {
 		for _, capToCA := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s/cap-to-ca-expiry=%v", d, capToCA), func(t *testing.T) {
-				secs := int32(d / time.Second)
-				tmpl, err := signers.BuildTemplate(signers.Input{Request: csr, ExpirationSeconds: &secs}, signers.Policy{CapToCAExpiry: capToCA}, now)
+				tmpl, err := signers.BuildTemplate(signers.Input{Request: csr, Duration: d}, signers.Policy{CapToCAExpiry: capToCA}, now)
 				if err != nil {
 					t.Fatalf("BuildTemplate: %v", err)
 				}

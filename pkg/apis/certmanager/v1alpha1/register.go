@@ -6,10 +6,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/signet-dev/signet/pkg/wire"
 )
 
 // GroupName is the API group signet serves.
-const GroupName = "cert-manager.io"
+const GroupName = wire.Group
 
 // SchemeGroupVersion is the group version of this package.
 var SchemeGroupVersion = schema.GroupVersion{Group: GroupName, Version: "v1alpha1"}

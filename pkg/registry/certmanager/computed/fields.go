@@ -8,6 +8,7 @@ import (
 	"github.com/signet-dev/signet/pkg/apis/certmanager"
 	"github.com/signet-dev/signet/pkg/issuers"
 	"github.com/signet-dev/signet/pkg/signers"
+	"github.com/signet-dev/signet/pkg/wire"
 )
 
 // Fields computes a signer's metadata, spec and status from its issuer's State.
@@ -25,7 +26,7 @@ func Fields(s *issuers.State) (metav1.ObjectMeta, certmanager.SignerSpec, certma
 	}
 	spec := certmanager.SignerSpec{
 		SignerName: iss.Ref.SignerName(),
-		IssuerRef:  certmanager.IssuerReference{Group: issuers.Group, Kind: string(iss.Kind), Name: iss.Name},
+		IssuerRef:  certmanager.IssuerReference{Group: wire.Group, Kind: string(iss.Kind), Name: iss.Name},
 		Type:       certmanager.SignerType(iss.Type),
 	}
 	ready := metav1.ConditionFalse

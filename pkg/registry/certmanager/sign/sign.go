@@ -1,41 +1,41 @@
 // Package sign is the storage of the signers/sign and clustersigners/sign
 // subresources: POST a SigningRequest, get the certificate in the response.
-// It runs the same policy as the CSR path (pkg/signers), on any replica, and
-// stores nothing. Permission to create the subresource is the approval.
+// It hands the request to the same issuance pipeline as the CSR path, on any
+// replica, and stores nothing. Permission to create the subresource is the
+// approval, so no reference check applies.
 package sign
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/util/uuid"
 	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
 	"k8s.io/apiserver/pkg/registry/rest"
 	"k8s.io/component-base/metrics/legacyregistry"
 	"k8s.io/utils/clock"
 
 	"github.com/signet-dev/signet/pkg/apis/certmanager"
+	"github.com/signet-dev/signet/pkg/issuance"
 	"github.com/signet-dev/signet/pkg/issuers"
-	"github.com/signet-dev/signet/pkg/signers"
-	"github.com/signet-dev/signet/pkg/signers/ca"
 )
 
-// Source is the read model the subresource signs from.
-type Source interface {
-	Get(ref issuers.Ref) (*issuers.State, bool)
+// Issuer is the issuance pipeline the subresource hands requests to.
+type Issuer interface {
+	Issue(ctx context.Context, req *issuance.Request) (issuance.Outcome, error)
 }
 
 // REST signs SigningRequests for one kind of signer.
 type REST struct {
 	kind     issuers.Kind
 	resource schema.GroupResource
-	source   Source
-	policy   signers.Policy
+	issuer   Issuer
 	clock    clock.PassiveClock
 }
 
@@ -47,12 +47,12 @@ var (
 
 // NewREST returns the sign subresource of signers (kind Issuer) or
 // clustersigners (kind ClusterIssuer).
-func NewREST(kind issuers.Kind, source Source, policy signers.Policy) *REST {
+func NewREST(kind issuers.Kind, issuer Issuer) *REST {
 	res := certmanager.Resource("signers")
 	if kind == issuers.KindClusterIssuer {
 		res = certmanager.Resource("clustersigners")
 	}
-	return &REST{kind: kind, resource: res, source: source, policy: policy, clock: clock.RealClock{}}
+	return &REST{kind: kind, resource: res, issuer: issuer, clock: clock.RealClock{}}
 }
 
 func (r *REST) New() runtime.Object { return &certmanager.SigningRequest{} }
@@ -80,77 +80,60 @@ func (r *REST) Create(ctx context.Context, name string, obj runtime.Object, crea
 	if r.kind == issuers.KindIssuer {
 		ref.Namespace = genericapirequest.NamespaceValue(ctx)
 	}
-	out, err := r.sign(ref, req)
+	out, err := r.sign(ctx, ref, req)
 	signRequests.WithLabelValues(string(r.kind), resultOf(err)).Inc()
 	signLatency.WithLabelValues(string(r.kind)).Observe(r.clock.Since(start).Seconds())
 	return out, err
 }
 
-func (r *REST) sign(ref issuers.Ref, req *certmanager.SigningRequest) (*certmanager.SigningRequest, error) {
-	state, found := r.source.Get(ref)
-	if !found {
-		return nil, apierrors.NewNotFound(r.resource, ref.Name)
+func (r *REST) sign(ctx context.Context, ref issuers.Ref, req *certmanager.SigningRequest) (*certmanager.SigningRequest, error) {
+	in := &issuance.Request{
+		// A SigningRequest is not stored: each call is a request of its own.
+		Object: issuance.Object{Kind: "SigningRequest", Namespace: ref.Namespace, Name: ref.Name, UID: uuid.NewUUID()},
+		Signer: ref,
+		PKCS10: req.Spec.Request,
+		Usages: req.Spec.Usages,
+		IsCA:   req.Spec.IsCA,
 	}
-	switch state.Issuer.Type {
-	case issuers.TypeCA:
-	case issuers.TypeSelfSigned:
-		return nil, apierrors.NewBadRequest(fmt.Sprintf("%s is SelfSigned: it signs with the requester's own private key, "+
-			"which a SigningRequest does not carry; use a CertificateSigningRequest with the %s annotation",
-			ref, "experimental.cert-manager.io/private-key-secret-name"))
-	default:
-		return nil, apierrors.NewBadRequest(fmt.Sprintf("%s is a %s issuer: signet cannot sign with it synchronously", ref, state.Issuer.Type))
+	if s := req.Spec.ExpirationSeconds; s != nil {
+		d := time.Duration(*s) * time.Second
+		in.Duration = &d
 	}
-	if !state.Ready {
-		return nil, apierrors.NewConflict(r.resource, ref.Name, fmt.Errorf("signer is not ready (%s): %s", state.Reason, state.Message))
-	}
-
-	in := signers.Input{
-		Request:           req.Spec.Request,
-		Usages:            req.Spec.Usages,
-		ExpirationSeconds: req.Spec.ExpirationSeconds,
-	}
-	if req.Spec.IsCA {
-		in.Annotations = map[string]string{signers.AnnotationRequestIsCA: "true"}
-	}
-	now := r.clock.Now()
-	tmpl, err := signers.BuildTemplate(in, r.policy, now)
+	outcome, err := r.issuer.Issue(ctx, in)
 	if err != nil {
-		return nil, policyError(err)
+		return nil, apierrors.NewInternalError(err)
 	}
-	result, err := ca.New(state.CA, caConfig(state.Issuer.CA)).Sign(tmpl, now)
-	if errors.Is(err, signers.ErrCANotValid) {
-		return nil, apierrors.NewConflict(r.resource, ref.Name, err)
+	switch o := outcome.(type) {
+	case *issuance.Issued:
+		issuance.CountIssued(r.kind, o)
+		out := req.DeepCopy()
+		out.Status = certmanager.SigningRequestStatus{
+			Certificate: o.CertificatePEM,
+			CA:          o.CAPEM,
+			NotBefore:   metav1.NewTime(o.NotBefore),
+			NotAfter:    metav1.NewTime(o.NotAfter),
+		}
+		return out, nil
+	case *issuance.Failed:
+		return nil, rejected(o.Reason, o.Message)
+	case *issuance.Waiting:
+		// Nothing waits here: the caller gets why now, and asks again.
+		switch o.For {
+		case issuance.WaitIssuerNotFound:
+			return nil, apierrors.NewNotFound(r.resource, ref.Name)
+		case issuance.WaitIssuerNotSupported:
+			return nil, apierrors.NewBadRequest(o.Message)
+		}
+		return nil, apierrors.NewConflict(r.resource, ref.Name, fmt.Errorf("signer is not ready (%s): %s", o.Reason, o.Message))
 	}
-	if err != nil {
-		return nil, policyError(err)
-	}
-	signers.CountIssued(string(r.kind), result)
-	out := req.DeepCopy()
-	out.Status = certmanager.SigningRequestStatus{
-		Certificate: result.CertificatePEM,
-		CA:          result.CAPEM,
-		NotBefore:   metav1.NewTime(result.NotBefore),
-		NotAfter:    metav1.NewTime(result.NotAfter),
-	}
-	return out, nil
+	return nil, apierrors.NewInternalError(fmt.Errorf("unexpected outcome %T", outcome))
 }
 
-func caConfig(c *issuers.CAConfig) *ca.Config {
-	if c == nil {
-		return nil
-	}
-	return &ca.Config{CRLDistributionPoints: c.CRLDistributionPoints, OCSPServers: c.OCSPServers, IssuingCertificateURLs: c.IssuingCertificateURLs}
-}
-
-// policyError is a 400 whose cause carries the same reason a CSR's Failed
+// rejected is a 400 whose cause carries the same reason a CSR's Failed
 // condition would (ErrorParseDuration, KeyUsageMismatch, ...).
-func policyError(err error) error {
-	var f *signers.Failure
-	if !errors.As(err, &f) {
-		return apierrors.NewInternalError(err)
-	}
-	e := apierrors.NewBadRequest(f.Reason + ": " + f.Message)
-	e.ErrStatus.Details = &metav1.StatusDetails{Causes: []metav1.StatusCause{{Type: metav1.CauseType(f.Reason), Message: f.Message}}}
+func rejected(reason, message string) error {
+	e := apierrors.NewBadRequest(reason + ": " + message)
+	e.ErrStatus.Details = &metav1.StatusDetails{Causes: []metav1.StatusCause{{Type: metav1.CauseType(reason), Message: message}}}
 	return e
 }
 

@@ -1,6 +1,28 @@
-package issuers
+package wire
 
 import "strings"
+
+// IssuerKind is the kind of a cert-manager issuer object.
+type IssuerKind string
+
+const (
+	KindIssuer        IssuerKind = "Issuer"
+	KindClusterIssuer IssuerKind = "ClusterIssuer"
+)
+
+// IssuerRef identifies one issuer. Namespace is empty for a ClusterIssuer.
+type IssuerRef struct {
+	Kind      IssuerKind
+	Namespace string
+	Name      string
+}
+
+func (r IssuerRef) String() string {
+	if r.Kind == KindClusterIssuer {
+		return "ClusterIssuer " + r.Name
+	}
+	return "Issuer " + r.Namespace + "/" + r.Name
+}
 
 // Signer name prefixes: spec.signerName of a CSR is
 // issuers.cert-manager.io/<namespace>.<name> or clusterissuers.cert-manager.io/<name>.
@@ -10,7 +32,7 @@ const (
 )
 
 // SignerName is the CSR spec.signerName that selects this issuer.
-func (r Ref) SignerName() string {
+func (r IssuerRef) SignerName() string {
 	if r.Kind == KindClusterIssuer {
 		return clusterIssuersType + "." + Group + "/" + r.Name
 	}
@@ -23,27 +45,27 @@ func (r Ref) SignerName() string {
 // issuers the right part splits at its first "." into namespace and name (the
 // name may contain dots); for clusterissuers the whole right part is the name.
 // ok is false for any name that is not one of signet's: such names are ignored.
-func ParseSignerName(signerName string) (ref Ref, ok bool) {
+func ParseSignerName(signerName string) (ref IssuerRef, ok bool) {
 	left, right, found := strings.Cut(signerName, "/")
 	if !found || strings.Contains(right, "/") {
-		return Ref{}, false
+		return IssuerRef{}, false
 	}
 	typ, group, found := strings.Cut(left, ".")
 	if !found || group != Group {
-		return Ref{}, false
+		return IssuerRef{}, false
 	}
 	switch typ {
 	case issuersType:
 		ns, name, found := strings.Cut(right, ".")
 		if !found || ns == "" || name == "" {
-			return Ref{}, false
+			return IssuerRef{}, false
 		}
-		return Ref{Kind: KindIssuer, Namespace: ns, Name: name}, true
+		return IssuerRef{Kind: KindIssuer, Namespace: ns, Name: name}, true
 	case clusterIssuersType:
 		if right == "" {
-			return Ref{}, false
+			return IssuerRef{}, false
 		}
-		return Ref{Kind: KindClusterIssuer, Name: right}, true
+		return IssuerRef{Kind: KindClusterIssuer, Name: right}, true
 	}
-	return Ref{}, false
+	return IssuerRef{}, false
 }

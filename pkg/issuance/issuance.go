@@ -1,0 +1,169 @@
+// Package issuance is the one pipeline every request to sign goes through,
+// whichever edge it came from (a CertificateSigningRequest, the sign
+// subresource): request + issuer state + policy + clock → Issued, Failed (a
+// terminal reason) or Waiting (for what). The edges read their own objects
+// into a Request and write the Outcome back; the pipeline decides. Each
+// cert-manager issuer type is one Backend package (issuance/ca,
+// issuance/selfsigned), registered in one table (issuance/backends).
+package issuance
+
+import (
+	"context"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/signet-dev/signet/pkg/issuers"
+	"github.com/signet-dev/signet/pkg/signers"
+)
+
+// Request is one request to sign, typed: an edge parses its object (and a
+// CSR's annotations) once, into this.
+type Request struct {
+	// Object names the request at its edge, for messages; its UID is stable
+	// for the request's life, so a backend that acts on the request's behalf
+	// across calls (creating an object, say) can name what it made after it.
+	Object Object
+	// Signer is the issuer asked to sign.
+	Signer issuers.Ref
+	// PKCS10 is the PEM "CERTIFICATE REQUEST".
+	PKCS10 []byte
+	// Usages are certificates.k8s.io/v1 key usages.
+	Usages []string
+	// IsCA asks for a CA certificate.
+	IsCA bool
+	// Duration is the lifetime asked for; nil: the default (wire.DefaultDuration).
+	Duration *time.Duration
+	// PrivateKeySecretName names the Secret holding the requester's own
+	// private key, which a SelfSigned issuer signs with.
+	PrivateKeySecretName string
+	// Requester is who asked, for the reference check. Nil when the edge's
+	// own authorization is the whole check (the sign subresource: permission
+	// to create it is the approval).
+	Requester *Requester
+	// Malformed is what the edge could not read (a request-duration
+	// annotation that is not a duration). The request fails with it where
+	// the request itself is checked: after the issuer, as cert-manager orders it.
+	Malformed *Failed
+	// AlwaysCheckReference checks reference on ClusterIssuers too, whatever
+	// Policy.ClusterSignerReferenceCheck says: a pod certificate has no other
+	// gate.
+	AlwaysCheckReference bool
+	// Template, when set, makes the certificate to sign in place of the
+	// PKCS#10 request under the policy (PKCS10, Usages, IsCA, Duration and
+	// Malformed are then unused): for an edge whose certificates say only
+	// what kube-apiserver verified (pod certificates). It is called with the
+	// ready issuer, after the reference check; an Outcome instead of a
+	// template ends the request there.
+	Template func(issuer *issuers.State, now time.Time) (*signers.Template, Outcome, error)
+}
+
+// Object names a request object at its edge.
+type Object struct {
+	// Kind is the edge's kind: CertificateSigningRequest, SigningRequest.
+	Kind      string
+	Namespace string
+	Name      string
+	UID       types.UID
+}
+
+func (o Object) String() string {
+	if o.Namespace == "" {
+		return o.Kind + " " + o.Name
+	}
+	return o.Kind + " " + o.Namespace + "/" + o.Name
+}
+
+// Requester is the identity that asked, as kube-apiserver authenticated it.
+type Requester struct {
+	Username string
+	UID      string
+	Groups   []string
+	Extra    map[string][]string
+}
+
+// Outcome is what the pipeline made of a request: *Issued, *Failed or *Waiting.
+type Outcome interface{ outcome() }
+
+// Issued is a signed certificate.
+type Issued struct {
+	// CertificatePEM is the leaf, then the intermediates up to (not
+	// including) the root.
+	CertificatePEM []byte
+	// CAPEM is the trust anchor for the chain.
+	CAPEM []byte
+	// NotBefore and NotAfter are the leaf's validity.
+	NotBefore, NotAfter time.Time
+	// OutlivesCA: NotAfter is after the issuing CA certificate's NotAfter
+	// (cert-manager's rule allows it; --cap-to-ca-expiry does not).
+	OutlivesCA bool
+}
+
+// Failed is terminal: the request can never be signed as it is.
+type Failed struct {
+	Reason  string
+	Message string
+}
+
+// Waiting means the request cannot be signed yet; Reason and Message say
+// what for (an event's reason and message).
+type Waiting struct {
+	For     WaitCause
+	Reason  string
+	Message string
+	// Backoff: nothing signet watches will bring the request back when what
+	// it waits for changes (a Secret read with a GET, a CA that expired since
+	// it was judged ready), so the edge retries with backoff. Otherwise a
+	// change to the issuer or its CA Secret re-drives the request.
+	Backoff bool
+}
+
+func (*Issued) outcome()  {}
+func (*Failed) outcome()  {}
+func (*Waiting) outcome() {}
+
+// WaitCause is what a request waits for.
+type WaitCause int
+
+const (
+	// WaitIssuerNotFound: no such Issuer or ClusterIssuer.
+	WaitIssuerNotFound WaitCause = iota + 1
+	// WaitIssuerNotSupported: an issuer type no backend signs with.
+	WaitIssuerNotSupported
+	// WaitIssuerNotReady: the issuer is not ready (its CA Secret missing,
+	// invalid or expired).
+	WaitIssuerNotReady
+	// WaitRequestSecret: a Secret the request names (a SelfSigned
+	// requester's private key) is missing or unreadable.
+	WaitRequestSecret
+)
+
+// Backend signs with one type of cert-manager issuer. Each is one package
+// under pkg/issuance, constructed from Deps, and one line in
+// issuance/backends.
+type Backend interface {
+	// Issue signs tmpl — req, checked against the issuer and the policy —
+	// with issuer, which is Ready. It returns *Issued, *Failed or *Waiting;
+	// an error is transient and the request is tried again. A backend that
+	// completes later (one that asks another controller to sign) returns
+	// Waiting and is called again with the same request (same Object.UID)
+	// when the edge is re-driven; it must then find, not repeat, what it did.
+	Issue(ctx context.Context, req *Request, tmpl *signers.Template, issuer *issuers.State, now time.Time) (Outcome, error)
+}
+
+// Deps is what backends are built from.
+type Deps struct {
+	// Secrets reads Secrets that requests name (SelfSigned private keys).
+	Secrets SecretReader
+	// ClusterResourceNamespace holds the Secrets of ClusterIssuers, and the
+	// private keys that requests to SelfSigned ClusterIssuers name.
+	ClusterResourceNamespace string
+}
+
+// SecretReader reads one Secret's data. Today a GET (NewSecretGetter); the
+// read model's watched cache can satisfy it instead.
+type SecretReader interface {
+	// SecretData returns the data of Secret namespace/name; found is false
+	// when it does not exist.
+	SecretData(ctx context.Context, namespace, name string) (data map[string][]byte, found bool, err error)
+}
