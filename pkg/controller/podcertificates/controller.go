@@ -52,14 +52,6 @@ type Pipeline interface {
 	Issue(ctx context.Context, req *issuance.Request) (issuance.Outcome, error)
 }
 
-// TrustBundles keeps a CA's trust anchors published while certificates it
-// signed are valid. KeepUntil returns once it is recorded, durably, that
-// certificates from ca may be valid until notAfter: the controller calls it
-// before signing, so that no restart can forget a certificate it issued.
-type TrustBundles interface {
-	KeepUntil(ctx context.Context, ref issuers.Ref, ca *signers.CA, notAfter time.Time) error
-}
-
 // Options configure the controller.
 type Options struct {
 	// TrustDomain is the SPIFFE trust domain of the pods' identities.
@@ -68,8 +60,6 @@ type Options struct {
 	MaxDuration time.Duration
 	// Workers is how many requests are handled at once.
 	Workers int
-	// TrustBundles, when set, records every certificate before it is signed.
-	TrustBundles TrustBundles
 	// Leading reports whether this replica may still act as the leader; it
 	// neither signs nor writes otherwise. Nil: always.
 	Leading func() bool
@@ -286,7 +276,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	}
 
 	var validity Validity
-	outcome, err := c.pipeline.Issue(ctx, c.request(ctx, pcr, ref, pub, &validity))
+	outcome, err := c.pipeline.Issue(ctx, c.request(pcr, ref, pub, &validity))
 	if err != nil {
 		return err
 	}
@@ -313,10 +303,9 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 
 // request is pcr for the pipeline: the pod's ServiceAccount as the
 // requester, checked for ClusterIssuers too, and a template of what
-// kube-apiserver verified, placed inside the CA's validity and recorded in
-// the signer's trust bundle before the CA backend signs it. The validity
+// kube-apiserver verified, placed inside the CA's validity. The validity
 // used is stored in *validity.
-func (c *Controller) request(ctx context.Context, pcr *certificatesv1.PodCertificateRequest, ref issuers.Ref, pub crypto.PublicKey, validity *Validity) *issuance.Request {
+func (c *Controller) request(pcr *certificatesv1.PodCertificateRequest, ref issuers.Ref, pub crypto.PublicKey, validity *Validity) *issuance.Request {
 	user, groups := ServiceAccountUser(pcr.Namespace, pcr.Spec.ServiceAccountName)
 	lifetime := Lifetime(pcr.Spec.MaxExpirationSeconds, c.opts.MaxDuration)
 	spiffeID := SPIFFEID(c.opts.TrustDomain, pcr.Namespace, pcr.Spec.ServiceAccountName)
@@ -333,12 +322,6 @@ func (c *Controller) request(ctx context.Context, pcr *certificatesv1.PodCertifi
 			v, w := ValidityFor(now, lifetime, issuer.CA.Certificate)
 			if w != nil {
 				return nil, &issuance.Waiting{For: issuance.WaitIssuerNotReady, Reason: w.Reason, Message: w.Message}, nil
-			}
-			if c.opts.TrustBundles != nil {
-				if err := c.opts.TrustBundles.KeepUntil(ctx, ref, issuer.CA, v.NotAfter); err != nil {
-					return nil, &issuance.Waiting{For: issuance.WaitIssuerNotReady, Reason: ReasonTrustBundlePending, Backoff: true,
-						Message: fmt.Sprintf("Cannot record the certificate in %s's ClusterTrustBundle before signing it: %v", ref, err)}, nil
-				}
 			}
 			*validity = v
 			tmpl, err := Template(pub, spiffeID, v)

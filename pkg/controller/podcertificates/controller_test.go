@@ -122,7 +122,8 @@ func newPCRHarness(t *testing.T, pcrs ...*certificatesv1.PodCertificateRequest) 
 	h.ctx = ctx
 	factory := informers.NewSharedInformerFactory(h.client, 0)
 	pipeline := issuance.New(states, backends.New(issuance.Deps{}), issuance.Policy{}, issuance.NewReferenceChecker(h.client), nil)
-	h.c, err = New(h.client, factory.Certificates().V1().PodCertificateRequests(), states, pipeline, Options{TrustBundles: h.bundles, Leading: func() bool { return !h.notLeading }})
+	pipeline.SetRecorder(h.bundles)
+	h.c, err = New(h.client, factory.Certificates().V1().PodCertificateRequests(), states, pipeline, Options{Leading: func() bool { return !h.notLeading }})
 	if err != nil {
 		t.Fatal(err)
 	}

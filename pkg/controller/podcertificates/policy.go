@@ -54,13 +54,11 @@ const (
 	ReasonIssued = "Issued"
 )
 
-// Event reasons of requests that wait, beside the pipeline's
-// (IssuerNotFound, IssuerNotReady, SecretMissing); each is retried when what
-// it waits for changes (the issuer, its CA Secret) or with backoff.
-const (
-	ReasonCAExpiresTooSoon   = "CAExpiresTooSoon"
-	ReasonTrustBundlePending = "TrustBundleNotRecorded"
-)
+// ReasonCAExpiresTooSoon is the event of a request that waits for a renewed
+// CA, beside the pipeline's waits (IssuerNotFound, IssuerNotReady,
+// SecretMissing, TrustBundleNotRecorded); each is retried when what it waits
+// for changes (the issuer, its CA Secret) or with backoff.
+const ReasonCAExpiresTooSoon = "CAExpiresTooSoon"
 
 // Lifetimes of pod certificates.
 const (
