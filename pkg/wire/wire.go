@@ -11,6 +11,10 @@ import "time"
 // Group is the API group of cert-manager's issuers, and of signet's signers.
 const Group = "cert-manager.io"
 
+// Category is the discovery category of cert-manager's CRDs: `kubectl get
+// cert-manager` lists every resource in it, signers and clustersigners too.
+const Category = "cert-manager"
+
 // ReferenceVerb is the RBAC verb a CSR requester needs on a signer to use it
 // (cert-manager's CSR controllers check the same verb). No request serves
 // it: it exists so that RBAC rules and `kubectl auth can-i` name a resource

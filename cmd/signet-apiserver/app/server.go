@@ -19,6 +19,7 @@ import (
 	utilfeature "k8s.io/apiserver/pkg/util/feature"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/tools/leaderelection"
@@ -79,8 +80,13 @@ func Run(ctx context.Context, o *Options) error {
 	if err != nil {
 		return err
 	}
+	secretMetadata, err := metadata.NewForConfig(kubeConfig)
+	if err != nil {
+		return err
+	}
 	policy := o.signingPolicy()
-	cache := issuers.New(dyn, kube, issuers.Options{ClusterResourceNamespace: o.ClusterResourceNamespace, SigningPolicy: policy.CAExpiryPolicy()})
+	cache := issuers.New(dyn, kube, issuers.Options{ClusterResourceNamespace: o.ClusterResourceNamespace,
+		SecretMetadata: secretMetadata, SigningPolicy: policy.CAExpiryPolicy()})
 	// One pipeline, one policy, for the CSR controller and the sign subresource.
 	pipeline := issuance.New(cache,
 		backends.New(issuance.Deps{Secrets: issuance.NewSecretGetter(kube), ClusterResourceNamespace: o.ClusterResourceNamespace}),
@@ -114,8 +120,7 @@ func Run(ctx context.Context, o *Options) error {
 		go serving.Run(ctx)
 	}
 	server.GenericAPIServer.AddPostStartHookOrDie("start-issuers-cache", func(hc genericapiserver.PostStartHookContext) error {
-		cache.Start(hc)
-		return nil
+		return cache.Start(hc)
 	})
 	controllerDone := make(chan struct{})
 	server.GenericAPIServer.AddPostStartHookOrDie("start-csr-controller", func(hc genericapiserver.PostStartHookContext) error {

@@ -8,6 +8,7 @@ import (
 	"github.com/signet-dev/signet/pkg/apis/certmanager"
 	"github.com/signet-dev/signet/pkg/issuers"
 	"github.com/signet-dev/signet/pkg/registry/certmanager/computed"
+	"github.com/signet-dev/signet/pkg/wire"
 )
 
 // NewREST returns the storage of clustersigners, computed from source.
@@ -17,7 +18,7 @@ func NewREST(source computed.Source) *computed.REST {
 		Resource:     certmanager.Resource("clustersigners"),
 		SingularName: "clustersigner",
 		Namespaced:   false,
-		Categories:   []string{"cert-manager"}, // cert-manager's CRDs' category: kubectl get cert-manager lists signers too
+		Categories:   []string{wire.Category},
 		New:          func() runtime.Object { return &certmanager.ClusterSigner{} },
 		NewList:      func() runtime.Object { return &certmanager.ClusterSignerList{} },
 		Build: func(m metav1.ObjectMeta, spec certmanager.SignerSpec, status certmanager.SignerStatus) runtime.Object {
