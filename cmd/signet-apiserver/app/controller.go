@@ -4,11 +4,9 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"slices"
 	"sync"
 
 	"github.com/google/uuid"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/leaderelection"
@@ -17,8 +15,6 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/signet-dev/signet/pkg/controller"
-	"github.com/signet-dev/signet/pkg/controller/podcertificates"
-	"github.com/signet-dev/signet/pkg/controller/trustbundles"
 	"github.com/signet-dev/signet/pkg/issuance"
 	"github.com/signet-dev/signet/pkg/issuers"
 )
@@ -35,7 +31,7 @@ import (
 // the lease at once so the next one takes over without waiting it out.
 //
 // done is closed once the controller (and the lease release) has finished.
-func runController(ctx context.Context, o *Options, kube kubernetes.Interface, cache *issuers.Cache, pipeline *issuance.Pipeline, health *leaderelection.HealthzAdaptor, done chan<- struct{}) error {
+func runController(ctx context.Context, o *Options, kube kubernetes.Interface, cache *issuers.Cache, pipeline *issuance.Pipeline, pods *podCertificates, health *leaderelection.HealthzAdaptor, done chan<- struct{}) error {
 	var leading func() bool // nil without leader election: always
 	start := func(ctx context.Context) {
 		factory := informers.NewSharedInformerFactory(kube, 0)
@@ -50,10 +46,10 @@ func runController(ctx context.Context, o *Options, kube kubernetes.Interface, c
 			klog.ErrorS(err, "Cannot build the CSR controller")
 			os.Exit(1)
 		}
-		pods := startPodCertificates(ctx, o, kube, factory, cache, pipeline, leading)
+		runPods := pods.controllers(ctx, factory, leading)
 		factory.Start(ctx.Done())
 		var wg sync.WaitGroup
-		for _, run := range pods {
+		for _, run := range runPods {
 			wg.Go(func() { run(ctx) })
 		}
 		c.Run(ctx)
@@ -109,60 +105,4 @@ func runController(ctx context.Context, o *Options, kube kubernetes.Interface, c
 		elector.Run(ctx) // returns after releasing the lease (ReleaseOnCancel)
 	}()
 	return nil
-}
-
-// startPodCertificates builds the PodCertificateRequest and
-// ClusterTrustBundle controllers that the flags ask for and kube-apiserver
-// serves, registering their informers with factory, and returns their Run
-// functions. Run by the leader only, beside the CSR controller.
-func startPodCertificates(ctx context.Context, o *Options, kube kubernetes.Interface, factory informers.SharedInformerFactory, cache *issuers.Cache,
-	pipeline *issuance.Pipeline, leading func() bool) []func(context.Context) {
-	if !o.PodCertificates && !o.ClusterTrustBundles {
-		return nil
-	}
-	logger := klog.FromContext(ctx)
-	served, err := kube.Discovery().ServerResourcesForGroupVersion("certificates.k8s.io/v1")
-	if err != nil {
-		logger.Error(err, "Cannot read certificates.k8s.io/v1 discovery; pod certificates and trust bundles are off until restart")
-		return nil
-	}
-	serves := func(resource string) bool {
-		return slices.ContainsFunc(served.APIResources, func(r metav1.APIResource) bool { return r.Name == resource })
-	}
-	var runs []func(context.Context)
-	var bundles *trustbundles.Controller
-	if o.ClusterTrustBundles && !serves("clustertrustbundles") {
-		logger.Info("kube-apiserver does not serve certificates.k8s.io/v1 clustertrustbundles: not publishing trust bundles")
-	} else if o.ClusterTrustBundles {
-		// Only signet's bundles: a label selector on the list and watch.
-		ctbFactory := informers.NewSharedInformerFactoryWithOptions(kube, 0, informers.WithTweakListOptions(func(lo *metav1.ListOptions) {
-			lo.LabelSelector = trustbundles.LabelSelector()
-		}))
-		if bundles, err = trustbundles.New(kube, ctbFactory.Certificates().V1().ClusterTrustBundles(), cache, trustbundles.Options{}); err != nil {
-			klog.ErrorS(err, "Cannot build the ClusterTrustBundle controller")
-			os.Exit(1)
-		}
-		ctbFactory.Start(ctx.Done())
-		runs = append(runs, bundles.Run)
-	}
-	if o.PodCertificates && !serves("podcertificaterequests") {
-		logger.Info("kube-apiserver does not serve certificates.k8s.io/v1 podcertificaterequests: not fulfilling pod certificates")
-	} else if o.PodCertificates {
-		opts := podcertificates.Options{
-			TrustDomain: o.PodCertificateTrustDomain,
-			MaxDuration: o.MaxDuration,
-			Workers:     o.Workers,
-			Leading:     leading,
-		}
-		if bundles != nil {
-			opts.TrustBundles = bundles
-		}
-		pcrs, err := podcertificates.New(kube, factory.Certificates().V1().PodCertificateRequests(), cache, pipeline, opts)
-		if err != nil {
-			klog.ErrorS(err, "Cannot build the PodCertificateRequest controller")
-			os.Exit(1)
-		}
-		runs = append(runs, pcrs.Run)
-	}
-	return runs
 }

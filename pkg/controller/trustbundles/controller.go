@@ -73,6 +73,10 @@ type signerBundle struct {
 	// issuedUntil is, for the bundle as last written or read, its
 	// IssuedUntil entries: KeepUntil trusts it without another read.
 	issuedUntil map[string]time.Time
+	// ca and anchors: the anchors of the CA last asked about, parsed once
+	// (a CA is immutable; a new Secret version is a new CA).
+	ca      *signers.CA
+	anchors anchorSet
 }
 
 // LabelSelector selects signet's bundles; give the informer's list and
@@ -230,14 +234,17 @@ func (c *Controller) reconcile(ctx context.Context, signerName string) error {
 // It writes only when the bundle does not already record that (it records
 // KeepAhead more than asked, so a burst of certificates costs one write).
 func (c *Controller) KeepUntil(ctx context.Context, ref issuers.Ref, ca *signers.CA, notAfter time.Time) error {
-	anchors := Anchors(ca)
-	if len(anchors) == 0 {
-		return fmt.Errorf("CA %s of %s has no CA certificate to publish", ca.Certificate.Subject, ref)
-	}
 	signerName := ref.SignerName()
 	sb := c.signer(signerName)
 	sb.mu.Lock()
 	defer sb.mu.Unlock()
+	if sb.ca != ca {
+		sb.ca, sb.anchors = ca, Anchors(ca)
+	}
+	anchors := sb.anchors
+	if len(anchors) == 0 {
+		return fmt.Errorf("CA %s of %s has no CA certificate to publish", ca.Certificate.Subject, ref)
+	}
 	if sb.issuedUntil == nil {
 		// Not read since this process started: the informer's copy says.
 		if b, err := c.lister.Get(Name(signerName)); err == nil {
