@@ -148,8 +148,9 @@ func TestPodCertificateDenied(t *testing.T) {
 }
 
 // TestPodCertificateCARotation: the issuer's CA is replaced; the bundle holds
-// both CAs, so that the certificate from the old one still verifies, and
-// keeps them across a restart; the bundle goes with the issuer.
+// both CAs, so that the certificates from the old one — a pod's and a CSR's —
+// still verify, and keeps them across a restart; the bundle goes with the
+// issuer.
 func TestPodCertificateCARotation(t *testing.T) {
 	const ns = "pcr-rotate"
 	ca1 := newCA(t, testpki.CAOptions{CommonName: "pcr-rotate CA 1"})
@@ -181,6 +182,17 @@ func TestPodCertificateCARotation(t *testing.T) {
 	if until.Before(leaf1.NotAfter) {
 		t.Fatalf("bundle records CA 1 until %s, before the certificate it issued expires (%s); annotations %v", until, leaf1.NotAfter, bundle.Annotations)
 	}
+	// A CSR's certificate from CA 1, longer-lived than the pod's, is recorded too.
+	csrName := createCSR(t, &csrRequest{signerName: signer, commonName: "rotate-csr", annotations: map[string]string{"experimental.cert-manager.io/request-duration": "720h"}})
+	approve(t, csrName)
+	csrLeaf := mustIssue(t, csrName).certs[0]
+	eventually(t, "CA 1 recorded until the CSR's certificate expires", func() (bool, error) {
+		b, err := env.kube.CertificatesV1().ClusterTrustBundles().Get(context.Background(), trustbundles.Name(signer), metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		return !trustbundles.ParseIssuedUntil(b.Annotations)[trustbundles.Fingerprint(ca1.Cert)].Before(csrLeaf.NotAfter), nil
+	})
 
 	ca2 := newCA(t, testpki.CAOptions{CommonName: "pcr-rotate CA 2"})
 	putCASecret(t, ns, "ca", ca2.CertPEM(), ca2.KeyPEM())
@@ -199,6 +211,9 @@ func TestPodCertificateCARotation(t *testing.T) {
 	}
 	if err := verifies(leaf1, anchors); err != nil {
 		t.Errorf("the certificate from CA 1 no longer verifies against the bundle after rotation: %v", err)
+	}
+	if err := verifies(csrLeaf, anchors); err != nil {
+		t.Errorf("the CSR's certificate from CA 1 no longer verifies against the bundle after rotation: %v", err)
 	}
 
 	// A restart forgets nothing: the new leader keeps both CAs.
