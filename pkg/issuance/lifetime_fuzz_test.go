@@ -1,6 +1,8 @@
 package issuance
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -67,4 +69,15 @@ func FuzzRequestedDuration(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestSeedCorpusIsReached: plain go test (make test) runs the seed files of
+// FuzzRequestedDuration only through the testdata/fuzz link to test/fuzz; a
+// checkout that lost the link would run fewer seeds without a word.
+func TestSeedCorpusIsReached(t *testing.T) {
+	dir := filepath.Join("testdata", "fuzz", "FuzzRequestedDuration")
+	entries, err := os.ReadDir(dir)
+	if err != nil || len(entries) == 0 {
+		t.Errorf("no seed files in %s (%v): the link testdata/fuzz -> ../../test/fuzz/issuance is missing or broken", dir, err)
+	}
 }

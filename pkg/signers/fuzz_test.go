@@ -252,7 +252,7 @@ func TestWriteFuzzCorpus(t *testing.T) {
 // of each fuzz target only through the testdata/fuzz link to test/fuzz; a
 // checkout that lost the link would run fewer seeds without a word.
 func TestSeedCorporaAreReached(t *testing.T) {
-	for _, target := range []string{"FuzzBuildTemplate"} { // FuzzRequestedDuration moved to pkg/issuance
+	for _, target := range []string{"FuzzBuildTemplate"} {
 		dir := filepath.Join("testdata", "fuzz", target)
 		entries, err := os.ReadDir(dir)
 		if err != nil || len(entries) == 0 {

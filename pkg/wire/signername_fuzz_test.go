@@ -40,6 +40,6 @@ func TestSeedCorpusIsReached(t *testing.T) {
 	dir := filepath.Join("testdata", "fuzz", "FuzzParseSignerName")
 	entries, err := os.ReadDir(dir)
 	if err != nil || len(entries) == 0 {
-		t.Errorf("no seed files in %s (%v): the link testdata/fuzz -> ../../test/fuzz/issuers is missing or broken", dir, err)
+		t.Errorf("no seed files in %s (%v): the link testdata/fuzz -> ../../test/fuzz/wire is missing or broken", dir, err)
 	}
 }

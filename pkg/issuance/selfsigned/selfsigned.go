@@ -30,9 +30,11 @@ type backend struct {
 func (b *backend) Issue(ctx context.Context, req *issuance.Request, tmpl *signers.Template, issuer *issuers.State, now time.Time) (issuance.Outcome, error) {
 	name := req.PrivateKeySecretName
 	if name == "" {
+		// cert-manager's reason; the message also serves the sign
+		// subresource, whose SigningRequest cannot name a Secret at all.
 		return &issuance.Failed{Reason: wire.ReasonMissingAnnotation, Message: fmt.Sprintf(
-			"Missing private key reference annotation: %q (%s is SelfSigned: it signs with the requester's own private key, from the Secret that annotation names)",
-			wire.AnnotationPrivateKeySecretName, issuer.Issuer.Ref)}, nil
+			"%s is SelfSigned: it signs with the requester's own private key, from the Secret a CertificateSigningRequest names in its %s annotation; this request names none",
+			issuer.Issuer.Ref, wire.AnnotationPrivateKeySecretName)}, nil
 	}
 	ns := issuer.Issuer.Namespace
 	if issuer.Issuer.Kind == issuers.KindClusterIssuer {
