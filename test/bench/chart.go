@@ -8,7 +8,7 @@ import (
 )
 
 // chartRows are the scenarios latency.svg shows, and their labels.
-var chartRows = map[string]string{"csr-burst": "burst, P-256 keys", "csr-burst-rsa2048": "burst, RSA-2048 keys", "idle": "idle (one at a time)"}
+var chartRows = map[string]string{"csr-burst": "burst, P-256 keys", "csr-burst-rsa2048": "burst, RSA-2048 keys", "csr-burst-distinct": "burst, distinct requesters", "idle": "idle (one at a time)"}
 
 // latencyChart draws each subject's burst p50/p95/p99 and idle p50/p99,
 // approval → issued, as horizontal bars on a log-scale millisecond axis.

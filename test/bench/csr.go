@@ -14,12 +14,14 @@ import (
 
 	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	watchtools "k8s.io/client-go/tools/watch"
+	"k8s.io/client-go/transport"
 
 	"github.com/signet-dev/signet/internal/testpki"
 )
@@ -91,46 +93,6 @@ func parallel(ctx context.Context, n, workers int, f func(ctx context.Context, i
 	return firstErr
 }
 
-// startCeiling writes the precomputed certificate for each approved CSR's
-// request (leaves maps request PEM to certificate PEM) for signerName.
-func startCeiling(ctx context.Context, kube kubernetes.Interface, signerName string, leaves map[string][]byte, writers int) func() {
-	ctx, cancel := context.WithCancel(ctx)
-	work := make(chan *certificatesv1.CertificateSigningRequest, 100000)
-	var wg sync.WaitGroup
-	for range writers {
-		wg.Go(func() {
-			csrs := kube.CertificatesV1().CertificateSigningRequests()
-			for csr := range work {
-				for ctx.Err() == nil {
-					csr.Status.Certificate = leaves[string(csr.Spec.Request)]
-					_, err := csrs.UpdateStatus(ctx, csr, metav1.UpdateOptions{})
-					if apierrors.IsConflict(err) {
-						if csr, err = csrs.Get(ctx, csr.Name, metav1.GetOptions{}); err == nil {
-							continue
-						}
-					}
-					if err != nil && ctx.Err() == nil {
-						fmt.Fprintln(os.Stderr, "ceiling:", err)
-					}
-					break
-				}
-			}
-		})
-	}
-	done := map[string]bool{}
-	stopWatch, err := watchCSRs(ctx, kube, "spec.signerName="+signerName, func(csr *certificatesv1.CertificateSigningRequest) {
-		if done[csr.Name] || len(csr.Status.Certificate) > 0 || !approved(csr) {
-			return
-		}
-		done[csr.Name] = true
-		work <- csr
-	})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "ceiling watch:", err)
-	}
-	return func() { cancel(); stopWatch(); close(work); wg.Wait() }
-}
-
 // watchCSRs calls f, from one goroutine, with every CSR matching the field
 // selector that exists and then with every change to one, until stop is
 // called. A watch that kube-apiserver ends is resumed where it stopped.
@@ -176,9 +138,16 @@ func approved(csr *certificatesv1.CertificateSigningRequest) bool {
 	return false
 }
 
+// requesterGroup is the group of every distinct requester; the bench lets it
+// create CSRs and reference the bench signer, as a cluster lets its nodes or
+// service accounts.
+const requesterGroup = "bench:requesters"
+
 // createCSRs creates n CSRs named <prefix>-<i> with writers concurrent
-// clients, labelled with group.
-func createCSRs(ctx context.Context, kube kubernetes.Interface, group, prefix, signerName string, request []byte, n, writers int) ([]string, error) {
+// clients, labelled with group. With distinct set, each CSR is created by a
+// user of its own, bench-requester-<prefix>-<i> in requesterGroup
+// (impersonated), so that no two share a requester; otherwise all by the admin.
+func createCSRs(ctx context.Context, kube kubernetes.Interface, group, prefix, signerName string, request []byte, n, writers int, distinct bool) ([]string, error) {
 	names := make([]string, n)
 	for i := range names {
 		names[i] = fmt.Sprintf("%s-%d", prefix, i)
@@ -188,6 +157,12 @@ func createCSRs(ctx context.Context, kube kubernetes.Interface, group, prefix, s
 			ObjectMeta: metav1.ObjectMeta{Name: names[i], Labels: map[string]string{groupLabel: group}},
 			Spec: certificatesv1.CertificateSigningRequestSpec{Request: request, SignerName: signerName,
 				Usages: []certificatesv1.KeyUsage{certificatesv1.UsageDigitalSignature, certificatesv1.UsageClientAuth}},
+		}
+		if distinct {
+			return kube.CertificatesV1().RESTClient().Post().Resource("certificatesigningrequests").
+				SetHeader(transport.ImpersonateUserHeader, "bench-requester-"+names[i]).
+				SetHeader(transport.ImpersonateGroupHeader, requesterGroup).
+				Body(csr).Do(ctx).Error()
 		}
 		_, err := kube.CertificatesV1().CertificateSigningRequests().Create(ctx, csr, metav1.CreateOptions{})
 		return err
@@ -307,4 +282,31 @@ func (iw *issuedWatch) wait(d time.Duration) (map[string]time.Time, error) {
 		out[k] = v
 	}
 	return out, nil
+}
+
+// allowRequesters lets requesterGroup create CSRs and reference the bench
+// signer bench/ca, and nothing else: what a cluster grants the identities
+// that request certificates.
+func (b *bench) allowRequesters(ctx context.Context) error {
+	rbac := b.kube.RbacV1()
+	subjects := []rbacv1.Subject{{Kind: rbacv1.GroupKind, APIGroup: rbacv1.GroupName, Name: requesterGroup}}
+	if _, err := rbac.ClusterRoles().Create(ctx, &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: "bench-requester"},
+		Rules: []rbacv1.PolicyRule{{APIGroups: []string{certificatesv1.GroupName}, Resources: []string{"certificatesigningrequests"}, Verbs: []string{"create"}}},
+	}, metav1.CreateOptions{}); err != nil {
+		return err
+	}
+	if _, err := rbac.ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "bench-requester"},
+		RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "ClusterRole", Name: "bench-requester"}, Subjects: subjects,
+	}, metav1.CreateOptions{}); err != nil {
+		return err
+	}
+	if _, err := rbac.Roles("bench").Create(ctx, &rbacv1.Role{ObjectMeta: metav1.ObjectMeta{Name: "reference-ca"},
+		Rules: []rbacv1.PolicyRule{{APIGroups: []string{"cert-manager.io"}, Resources: []string{"signers"}, ResourceNames: []string{"ca"}, Verbs: []string{"reference"}}},
+	}, metav1.CreateOptions{}); err != nil {
+		return err
+	}
+	_, err := rbac.RoleBindings("bench").Create(ctx, &rbacv1.RoleBinding{ObjectMeta: metav1.ObjectMeta{Name: "requesters-reference-ca"},
+		RoleRef: rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: "reference-ca"}, Subjects: subjects,
+	}, metav1.CreateOptions{})
+	return err
 }

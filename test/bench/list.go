@@ -3,17 +3,24 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/pager"
 
 	certmanagerv1alpha1 "github.com/signet-dev/signet/pkg/apis/certmanager/v1alpha1"
 	"github.com/signet-dev/signet/pkg/generated/clientset/versioned"
@@ -105,35 +112,29 @@ func (b *bench) listScenario(ctx context.Context, total, repeat int, heapProfile
 		}
 	}
 
+	// Every way lists in pages of 500, as kubectl does: the signers as the
+	// Issuers, so that paginated is compared with paginated.
 	signers := versioned.NewForConfigOrDie(b.cfg).CertManagerV1alpha1().Signers("")
-	raw := b.kube.Discovery().RESTClient()
+	raw := kubernetes.NewForConfigOrDie(b.cfg).Discovery().RESTClient() // JSON, as the GETs say
 	ways := []struct {
 		what string
 		list func(context.Context) error
 	}{
 		{"kubectl get signers -A", func(ctx context.Context) error { return b.kubectl(ctx, "get", "signers", "-A") }},
 		{"kubectl get issuers -A", func(ctx context.Context) error { return b.kubectl(ctx, "get", "issuers", "-A") }},
-		{"client-go list signers (generated clientset)", func(ctx context.Context) error {
-			l, err := signers.List(ctx, metav1.ListOptions{})
-			if err != nil {
-				return err
-			}
-			return atLeast(len(l.Items), total)
+		{"client-go list signers (generated clientset, pager)", func(ctx context.Context) error {
+			return pagedList(ctx, total, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) { return signers.List(ctx, o) })
 		}},
-		{"client-go list issuers (dynamic client)", func(ctx context.Context) error {
-			l, err := b.dyn.Resource(issuers.IssuerGVR).Namespace("").List(ctx, metav1.ListOptions{})
-			if err != nil {
-				return err
-			}
-			return atLeast(len(l.Items), total)
+		{"client-go list issuers (dynamic client, pager)", func(ctx context.Context) error {
+			return pagedList(ctx, total, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+				return b.dyn.Resource(issuers.IssuerGVR).Namespace("").List(ctx, o)
+			})
 		}},
-		{"GET /apis/cert-manager.io/v1alpha1/signers (JSON bytes, not decoded)", func(ctx context.Context) error {
-			_, err := raw.Get().AbsPath("/apis/cert-manager.io/v1alpha1/signers").DoRaw(ctx)
-			return err
+		{"GET /apis/cert-manager.io/v1alpha1/signers?limit=500 and continue (JSON bytes, not decoded)", func(ctx context.Context) error {
+			return rawPages(ctx, raw, "/apis/cert-manager.io/v1alpha1/signers")
 		}},
-		{"GET /apis/cert-manager.io/v1/issuers (JSON bytes, not decoded)", func(ctx context.Context) error {
-			_, err := raw.Get().AbsPath("/apis/cert-manager.io/v1/issuers").DoRaw(ctx)
-			return err
+		{"GET /apis/cert-manager.io/v1/issuers?limit=500 and continue (JSON bytes, not decoded)", func(ctx context.Context) error {
+			return rawPages(ctx, raw, "/apis/cert-manager.io/v1/issuers")
 		}},
 	}
 	timings := make([]listTiming, len(ways))
@@ -157,6 +158,51 @@ func (b *bench) listScenario(ctx context.Context, total, repeat int, heapProfile
 	}
 	rep.Timings = timings
 	return rep, nil
+}
+
+const listPageSize = 500
+
+// pagedList lists with client-go's pager in pages of listPageSize, as
+// informers and kubectl do, and checks it got at least want items.
+func pagedList(ctx context.Context, want int, list func(context.Context, metav1.ListOptions) (runtime.Object, error)) error {
+	p := pager.New(pager.SimplePageFunc(func(o metav1.ListOptions) (runtime.Object, error) { return list(ctx, o) }))
+	p.PageSize = listPageSize
+	p.FullListIfExpired = false // a 410 is a failure here, not a reason to list unpaginated
+	obj, paginated, err := p.ListWithAlloc(ctx, metav1.ListOptions{})
+	if err != nil {
+		return err
+	}
+	if !paginated {
+		return fmt.Errorf("the list came in one page")
+	}
+	return atLeast(meta.LenList(obj), want)
+}
+
+// rawPages GETs path page by page, reading from each only its continue token.
+func rawPages(ctx context.Context, c rest.Interface, path string) error {
+	cont := ""
+	for pages := 1; ; pages++ {
+		req := c.Get().AbsPath(path).Param("limit", strconv.Itoa(listPageSize))
+		if cont != "" {
+			req = req.Param("continue", cont)
+		}
+		body, err := req.DoRaw(ctx)
+		if err != nil {
+			return err
+		}
+		var l struct {
+			Metadata metav1.ListMeta `json:"metadata"`
+		}
+		if err := json.Unmarshal(body, &l); err != nil {
+			return fmt.Errorf("%s page %d: %w", path, pages, err)
+		}
+		if cont = l.Metadata.Continue; cont == "" {
+			if pages == 1 {
+				return fmt.Errorf("%s came in one page", path)
+			}
+			return nil
+		}
+	}
 }
 
 // waitForSigners polls the signers list through kube-apiserver until it holds

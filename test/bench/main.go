@@ -4,19 +4,30 @@
 //   - drain: N approved CSRs waiting, then the subject starts; first → last issued.
 //   - burst: 16 approvers approve N CSRs while the subject runs; approval →
 //     certificate seen by a watch. Once with ECDSA P-256 requester keys, once
-//     with RSA-2048 (the CA is ECDSA P-256 throughout).
+//     with RSA-2048 (the CA is ECDSA P-256 throughout). Every CSR has the
+//     same requester (the admin).
+//   - distinct: the P-256 burst with a requester of its own for every CSR
+//     (impersonated users of one group the bench lets create CSRs and
+//     reference the bench signer), so every CSR needs its own
+//     SubjectAccessReview.
 //   - idle: one CSR at a time.
 //   - sign: the synchronous signers/<name>/sign subresource through
 //     kube-apiserver's aggregator, next to a get of the same signer.
 //   - memory: signet's RSS and Go heap with 0, 10k and 50k CSRs present.
 //   - list: 10,000 Issuers in 1,000 namespaces; listing their signers against
-//     listing the Issuers themselves.
+//     listing the Issuers themselves, in pages of 500 both.
 //
-// The CSR subjects are the ceiling — a client that writes a precomputed
-// certificate with UpdateStatus as soon as a CSR is approved, with the same
-// number of writers — signet at its defaults through a namespaced CA Issuer
-// (so the reference check is in the path), and kube-controller-manager's CSR
-// signer at its defaults and at client QPS 5000.
+// The CSR subjects are two ceilings (ceiling.go: the least work a signer can
+// do, in a process of their own) — writing a precomputed certificate for
+// one requester's CSRs, and one SubjectAccessReview per CSR plus that write
+// for distinct requesters — signet at its defaults through a namespaced CA
+// Issuer (so the reference check is in the path), and kube-controller-manager's
+// CSR signer at its defaults and at client QPS 5000. Every subject is the
+// admin towards kube-apiserver and talks protobuf. For every burst the report
+// has the CPU-seconds per 1,000 certificates of the subject, kube-apiserver
+// and etcd (/proc/<pid>/stat over the burst) and the subject's peak RSS
+// (VmHWM, reset before the burst); an approvals-only burst with no signer
+// gives the part of kube-apiserver's CPU that is the bench's own driving.
 //
 // Known problem: in a full run, kube-controller-manager at QPS 5000 has once
 // issued nothing in its burst after the defaults run (alone it works; logs
@@ -36,6 +47,7 @@ import (
 	"strings"
 	"time"
 
+	certificatesv1 "k8s.io/api/certificates/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/dynamic"
@@ -47,7 +59,7 @@ import (
 	"github.com/signet-dev/signet/test/framework"
 )
 
-var allScenarios = []string{"drain", "burst", "idle", "sign", "memory", "list"}
+var allScenarios = []string{"drain", "burst", "distinct", "idle", "sign", "memory", "list"}
 
 type options struct {
 	n, idle, writers int
@@ -69,13 +81,20 @@ func main() {
 	flag.IntVar(&o.idle, "idle", 200, "CSRs signed one at a time for idle latency")
 	flag.IntVar(&o.writers, "writers", 16, "concurrent writers of the ceiling client, approvers of every burst, clients of the sign scenario, and creators of test objects")
 	flag.BoolVar(&o.kcm, "kube-controller-manager", true, "also measure kube-controller-manager's CSR signer (needs _output/bin/kube-controller-manager)")
-	flag.StringVar(&o.only, "only", "", "measure only the CSR subjects whose name contains this (the ceiling is always measured)")
+	flag.StringVar(&o.only, "only", "", "measure only the CSR subjects whose name contains this (the ceilings are always measured)")
 	flag.StringVar(&o.out, "out", "_output/bench", "directory for report.json, report.md, latency.svg, profiles and logs")
 	scenarios := flag.String("scenarios", strings.Join(allScenarios, ","), "comma-separated scenarios to run, of "+strings.Join(allScenarios, ","))
 	memoryCSRs := flag.String("memory-csrs", "10000,50000", "comma-separated numbers of CSRs present for the memory scenario (0 is always measured)")
 	flag.IntVar(&o.listIssuers, "list-issuers", 10000, "Issuers for the list scenario, 10 per namespace")
 	flag.IntVar(&o.listRepeat, "list-repeat", 5, "timed runs of each list, after one warm-up run")
-	flag.BoolVar(&o.pprof, "pprof", false, "save to -out a 10 s CPU profile of signet during its P-256 burst, and a heap profile with the list scenario's Issuers")
+	flag.BoolVar(&o.pprof, "pprof", false, "save to -out 10 s CPU profiles of signet and of kube-apiserver during the first burst of each kind of every subject, and a heap profile of signet with the list scenario's Issuers")
+	if len(os.Args) > 1 && os.Args[1] == ceilingCommandName {
+		if err := ceilingMain(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "bench ceiling:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	flag.Parse()
 
 	o.scenarios = map[string]bool{}
@@ -112,8 +131,10 @@ type bench struct {
 	sig  *framework.Signet
 	cfg  *rest.Config // the admin's, unthrottled
 	kube kubernetes.Interface
-	dyn  dynamic.Interface
-	ca   *testpki.CA
+	// raw reads kube-apiserver's /metrics (JSON accept: text exposition).
+	raw rest.Interface
+	dyn dynamic.Interface
+	ca  *testpki.CA
 	// keys are the requester keys: [0] ECDSA P-256, used by every scenario;
 	// [1] RSA-2048, for a second burst.
 	keys    []requestKey
@@ -141,28 +162,27 @@ func run(o options) error {
 	defer b.cp.Stop()
 	rep.phase("setup", setup)
 
-	csrScenarios := o.scenarios["drain"] || o.scenarios["burst"] || o.scenarios["idle"]
+	csrScenarios := o.scenarios["drain"] || o.scenarios["burst"] || o.scenarios["distinct"] || o.scenarios["idle"]
 	if csrScenarios {
-		profileTo := ""
-		if o.pprof {
-			profileTo = filepath.Join(o.out, "signet-burst-cpu.pprof")
+		subjects, err := b.subjects(o)
+		if err != nil {
+			return err
 		}
-		leaves := map[string][]byte{}
-		for _, k := range b.keys {
-			leaves[string(k.request)] = k.leaf
-		}
-		subjects := []*subject{ceilingSubject(b.kube, leaves, o.writers), signetSubject(b.sig, profileTo)}
-		if o.kcm {
-			for _, qps := range []int{0, 5000} {
-				s, err := kcmSubject(b.cp, b.ca, o.out, qps)
-				if err != nil {
-					return err
-				}
-				subjects = append(subjects, s)
+		if o.scenarios["burst"] || o.scenarios["distinct"] {
+			t := time.Now()
+			fmt.Fprintln(os.Stderr, ">> approvals only, no signer")
+			r, err := b.approvalsOnly(ctx, o)
+			if err == nil {
+				rep.Results = append(rep.Results, r)
 			}
+			rep.fail(err)
+			rep.phase("approvals only", t)
 		}
 		for i, s := range subjects {
-			if i > 0 && o.only != "" && !strings.Contains(s.name, o.only) {
+			if o.only != "" && s.key != keyCeiling && s.key != keyCeilingSAR && !strings.Contains(s.name, o.only) {
+				continue
+			}
+			if !s.takesPart(o.scenarios) {
 				continue
 			}
 			t := time.Now()
@@ -252,8 +272,11 @@ func (b *bench) setUp(ctx context.Context) error {
 	}
 	b.cfg = rest.CopyConfig(b.cp.AdminConfig)
 	b.cfg.QPS, b.cfg.Burst = 5000, 10000 // the driver must never be the bottleneck
-	b.kube = kubernetes.NewForConfigOrDie(b.cfg)
+	// The driver talks protobuf too: its share of kube-apiserver's work is
+	// the same for every subject, and should be no larger than it must.
+	b.kube = kubernetes.NewForConfigOrDie(protobufConfig(b.cfg))
 	b.dyn = dynamic.NewForConfigOrDie(b.cfg)
+	b.raw = kubernetes.NewForConfigOrDie(b.cfg).Discovery().RESTClient()
 
 	if b.ca, err = testpki.NewCA(testpki.CAOptions{CommonName: "bench CA"}); err != nil {
 		return err
@@ -278,6 +301,9 @@ func (b *bench) setUp(ctx context.Context) error {
 	if _, err := b.dyn.Resource(issuers.IssuerGVR).Namespace("bench").Create(ctx, caIssuer("bench", "ca"), metav1.CreateOptions{}); err != nil {
 		return err
 	}
+	if err := b.allowRequesters(ctx); err != nil {
+		return err
+	}
 	if b.sig, err = framework.StartSignet(ctx, b.cp, framework.SignetOptions{}); err != nil {
 		return err
 	}
@@ -285,14 +311,63 @@ func (b *bench) setUp(ctx context.Context) error {
 	return nil
 }
 
+// subjects are the CSR subjects in the order they are measured.
+func (b *bench) subjects(o options) ([]*subject, error) {
+	leaves, err := b.writeLeaves(o.out)
+	if err != nil {
+		return nil, err
+	}
+	var subjects []*subject
+	for _, sar := range []bool{false, true} {
+		s, err := b.ceilingSubject(leaves, o.out, sar)
+		if err != nil {
+			return nil, err
+		}
+		subjects = append(subjects, s)
+	}
+	subjects = append(subjects, signetSubject(b.sig, o.pprof))
+	if o.kcm {
+		for _, qps := range []int{0, 5000} {
+			s, err := kcmSubject(b.cp, b.ca, o.out, qps)
+			if err != nil {
+				return nil, err
+			}
+			subjects = append(subjects, s)
+		}
+	}
+	return subjects, nil
+}
+
+// takesPart says whether s has anything to do in the selected scenarios.
+func (s *subject) takesPart(scenarios map[string]bool) bool {
+	if s.drainIdle && (scenarios["drain"] || scenarios["idle"]) {
+		return true
+	}
+	for _, k := range burstKinds {
+		if k.selected(scenarios) && s.runs(k.scenario) {
+			return true
+		}
+	}
+	return false
+}
+
+// processes are the pids whose CPU a burst of s is charged with.
+func (b *bench) processes(s *subject) processes {
+	p := processes{apiserver: b.cp.APIServerPid(), etcd: b.cp.EtcdPid(), bench: os.Getpid()}
+	if s != nil && s.pid != nil {
+		p.subject = s.pid()
+	}
+	return p
+}
+
 // measure runs the drain, burst and idle scenarios (those selected) for one
 // subject, with CSRs labelled group.
 func (b *bench) measure(ctx context.Context, s *subject, group string, o options) ([]result, error) {
 	var results []result
 	p256 := b.keys[0]
-	if o.scenarios["drain"] {
+	if o.scenarios["drain"] && s.drainIdle {
 		// n approved CSRs waiting, then the subject starts.
-		names, err := createCSRs(ctx, b.kube, group, group+"-drain", s.signerName, p256.request, o.n, o.writers)
+		names, err := createCSRs(ctx, b.kube, group, group+"-drain", s.signerName, p256.request, o.n, o.writers, false)
 		if err != nil {
 			return results, err
 		}
@@ -307,60 +382,24 @@ func (b *bench) measure(ctx context.Context, s *subject, group string, o options
 		if err != nil {
 			return results, fmt.Errorf("%s drain: %w", s.name, err)
 		}
-		results = append(results, drainResult(s.name, times))
+		results = append(results, drainResult(s, times))
 	} else if err := s.start(ctx); err != nil {
 		return results, err
 	}
 
-	if o.scenarios["burst"] {
-		// The subject running, n CSRs approved as fast as the driver can.
-		for i, key := range b.keys {
-			scenario, prefix := "csr-burst", group+"-burst"
-			if i > 0 {
-				scenario, prefix = "csr-burst-rsa2048", group+"-burst-rsa"
-			}
-			// Repeats, reported by their median, because one burst on a
-			// shared 2-core machine varies by ±10%. A subject that needs
-			// more than 30 s for one burst is not repeated: it is far off.
-			var runs []result
-			for r := 0; r < max(o.burstRepeat, 1); r++ {
-				names, err := createCSRs(ctx, b.kube, group, fmt.Sprintf("%s-%d", prefix, r), s.signerName, key.request, o.n, o.writers)
-				if err != nil {
-					return results, err
-				}
-				var profiled chan error
-				if s.profile != nil && i == 0 && r == 0 {
-					profiled = make(chan error, 1)
-					go func() { profiled <- s.profile(ctx) }()
-				}
-				issued := watchIssued(ctx, b.kube, s.signerName, names)
-				start := time.Now()
-				approvedAt, err := approveAll(ctx, b.kube, names, o.writers)
-				if err != nil {
-					return results, err
-				}
-				times, err := issued.wait(10 * time.Minute)
-				if err != nil {
-					return results, fmt.Errorf("%s %s: %w", s.name, scenario, err)
-				}
-				wall := time.Since(start)
-				runs = append(runs, latencyResult(scenario, s.name, approvedAt, times, wall))
-				if profiled != nil {
-					if err := <-profiled; err != nil {
-						return results, fmt.Errorf("CPU profile of %s: %w", s.name, err)
-					}
-					b.logf("CPU profile of the burst saved")
-				}
-				if wall > 30*time.Second {
-					break
-				}
-			}
-			results = append(results, medianRun(runs))
+	for _, kind := range burstKinds {
+		if !kind.selected(o.scenarios) || !s.runs(kind.scenario) {
+			continue
 		}
+		r, err := b.burst(ctx, s, group, kind, o)
+		if err != nil {
+			return results, err
+		}
+		results = append(results, r)
 	}
 
-	if o.scenarios["idle"] {
-		names, err := createCSRs(ctx, b.kube, group, group+"-idle", s.signerName, p256.request, o.idle, o.writers)
+	if o.scenarios["idle"] && s.drainIdle {
+		names, err := createCSRs(ctx, b.kube, group, group+"-idle", s.signerName, p256.request, o.idle, o.writers, false)
 		if err != nil {
 			return results, err
 		}
@@ -379,12 +418,164 @@ func (b *bench) measure(ctx context.Context, s *subject, group string, o options
 			}
 			approvedAt[name], times[name] = at[name], t[name]
 		}
-		results = append(results, latencyResult("idle", s.name, approvedAt, times, time.Since(start)))
+		results = append(results, latencyResult("idle", s, approvedAt, times, time.Since(start)))
 	}
 	return results, nil
 }
 
-func drainResult(subject string, times map[string]time.Time) result {
+// burst approves n CSRs of one kind as fast as the driver can while s runs,
+// burstRepeat times, and returns the run with the median throughput with
+// what it cost. Repeats, because one burst on a shared 2-core machine
+// varies by ±10%; a subject that needs more than 30 s for one burst is not
+// repeated: it is far off.
+func (b *bench) burst(ctx context.Context, s *subject, group string, kind burstKind, o options) (result, error) {
+	key := b.keys[kind.key]
+	var runs []result
+	for r := 0; r < max(o.burstRepeat, 1); r++ {
+		names, err := createCSRs(ctx, b.kube, group, fmt.Sprintf("%s-%s-%d", group, kind.scenario, r), s.signerName, key.request, o.n, o.writers, kind.distinct)
+		if err != nil {
+			return result{}, err
+		}
+		// With -pprof, the first burst of each kind is profiled: the
+		// subject (signet only) and kube-apiserver, to see what each CPU
+		// second of theirs goes to.
+		var profiles []chan error
+		if o.pprof && r == 0 {
+			profile := func(f func(ctx context.Context, file string) error, who string) {
+				done := make(chan error, 1)
+				file := filepath.Join(o.out, fmt.Sprintf("%s-%s-cpu.pprof", who, kind.scenario))
+				go func() { done <- f(ctx, file) }()
+				profiles = append(profiles, done)
+			}
+			if s.profile != nil {
+				profile(s.profile, s.key)
+			}
+			profile(b.apiserverProfile, "kube-apiserver-with-"+s.key)
+		}
+		issued := watchIssued(ctx, b.kube, s.signerName, names)
+		reqBefore, err := apiserverRequests(ctx, b.raw)
+		if err != nil {
+			return result{}, err
+		}
+		procs := b.processes(s)
+		if procs.subject != 0 {
+			if err := resetPeakRSS(procs.subject); err != nil {
+				return result{}, fmt.Errorf("resetting the peak RSS of %s: %w", s.name, err)
+			}
+		}
+		before, err := procs.sample()
+		if err != nil {
+			return result{}, err
+		}
+		start := time.Now()
+		approvedAt, err := approveAll(ctx, b.kube, names, o.writers)
+		if err != nil {
+			return result{}, err
+		}
+		times, err := issued.wait(10 * time.Minute)
+		if err != nil {
+			return result{}, fmt.Errorf("%s %s: %w", s.name, kind.scenario, err)
+		}
+		wall := time.Since(start)
+		after, err := procs.sample()
+		if err != nil {
+			return result{}, err
+		}
+		var peak int64
+		if procs.subject != 0 {
+			if peak, err = peakRSS(procs.subject); err != nil {
+				return result{}, err
+			}
+		}
+		reqAfter, err := apiserverRequests(ctx, b.raw)
+		if err != nil {
+			return result{}, err
+		}
+		run := latencyResult(kind.scenario, s, approvedAt, times, wall)
+		c := costOf(before, after, len(names), peak)
+		c.RequestsPerCSR = perCSR(reqBefore, reqAfter, len(names))
+		run.Cost = &c
+		runs = append(runs, run)
+		b.logf("%s: %.0f/s; CPU-s per 1,000: %s %.2f, kube-apiserver %.2f, etcd %.2f; peak RSS %.0f MiB; requests per CSR: %s",
+			kind.scenario, run.PerSecond, s.key, c.SubjectCPUPer1000, c.APIServerCPUPer1000, c.EtcdCPUPer1000, mib(peak), formatPerCSR(c.RequestsPerCSR))
+		for _, done := range profiles {
+			if err := <-done; err != nil {
+				return result{}, fmt.Errorf("CPU profile during the burst of %s: %w", s.name, err)
+			}
+		}
+		if len(profiles) > 0 {
+			b.logf("CPU profiles of the burst saved")
+		}
+		// Every burst starts with no CSRs left by the ones before, so that
+		// each finds the same state in kube-apiserver and in the subject.
+		if _, err := deleteCSRs(ctx, b.kube, group, o.writers); err != nil {
+			return result{}, err
+		}
+		if wall > 30*time.Second {
+			break
+		}
+	}
+	return medianRun(runs), nil
+}
+
+// apiserverProfile saves a 10 s CPU profile of kube-apiserver to file.
+func (b *bench) apiserverProfile(ctx context.Context, file string) error {
+	body, err := b.raw.Get().AbsPath("/debug/pprof/profile").Param("seconds", "10").DoRaw(ctx)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(file, body, 0o644)
+}
+
+// approvalsOnly is a P-256 burst that no signer serves: kube-apiserver's and
+// etcd's CPU for creating nothing but the bench's approvals and its watch —
+// the part of every burst's cost that is the driver's, not the subject's.
+func (b *bench) approvalsOnly(ctx context.Context, o options) (result, error) {
+	const group, signerName = "approvals-only", "bench.example.com/nobody"
+	none := &subject{key: keyNone, name: "none (approvals only, no signer)"}
+	names, err := createCSRs(ctx, b.kube, group, group, signerName, b.keys[0].request, o.n, o.writers, false)
+	if err != nil {
+		return result{}, err
+	}
+	defer func() { _, _ = deleteCSRs(ctx, b.kube, group, o.writers) }()
+	w, err := watchCSRs(ctx, b.kube, "spec.signerName="+signerName, func(*certificatesv1.CertificateSigningRequest) {})
+	if err != nil {
+		return result{}, err
+	}
+	defer w()
+	reqBefore, err := apiserverRequests(ctx, b.raw)
+	if err != nil {
+		return result{}, err
+	}
+	procs := b.processes(nil)
+	before, err := procs.sample()
+	if err != nil {
+		return result{}, err
+	}
+	start := time.Now()
+	approvedAt, err := approveAll(ctx, b.kube, names, o.writers)
+	if err != nil {
+		return result{}, err
+	}
+	wall := time.Since(start)
+	after, err := procs.sample()
+	if err != nil {
+		return result{}, err
+	}
+	reqAfter, err := apiserverRequests(ctx, b.raw)
+	if err != nil {
+		return result{}, err
+	}
+	r := latencyResult("approvals-only", none, approvedAt, approvedAt, wall)
+	c := costOf(before, after, len(names), 0)
+	c.RequestsPerCSR = perCSR(reqBefore, reqAfter, len(names))
+	r.Cost = &c
+	b.logf("%d approvals in %s; CPU-s per 1,000: kube-apiserver %.2f, etcd %.2f; requests per CSR: %s",
+		len(names), since(start), c.APIServerCPUPer1000, c.EtcdCPUPer1000, formatPerCSR(c.RequestsPerCSR))
+	return r, nil
+}
+
+func drainResult(s *subject, times map[string]time.Time) result {
 	var first, last time.Time
 	for _, t := range times {
 		if first.IsZero() || t.Before(first) {
@@ -395,10 +586,10 @@ func drainResult(subject string, times map[string]time.Time) result {
 		}
 	}
 	d := last.Sub(first)
-	return result{Scenario: "drain", Subject: subject, N: len(times), PerSecond: float64(len(times)-1) / d.Seconds(), WallMillis: ms(d)}
+	return result{Scenario: "drain", SubjectKey: s.key, Subject: s.name, N: len(times), PerSecond: float64(len(times)-1) / d.Seconds(), WallMillis: ms(d)}
 }
 
-func latencyResult(scenario, subject string, approvedAt, issuedAt map[string]time.Time, wall time.Duration) result {
+func latencyResult(scenario string, s *subject, approvedAt, issuedAt map[string]time.Time, wall time.Duration) result {
 	var lat []float64
 	for name, t := range issuedAt {
 		if a, ok := approvedAt[name]; ok {
@@ -406,18 +597,18 @@ func latencyResult(scenario, subject string, approvedAt, issuedAt map[string]tim
 		}
 	}
 	slices.Sort(lat)
-	return result{Scenario: scenario, Subject: subject, N: len(issuedAt), PerSecond: float64(len(issuedAt)) / wall.Seconds(),
+	return result{Scenario: scenario, SubjectKey: s.key, Subject: s.name, N: len(issuedAt), PerSecond: float64(len(issuedAt)) / wall.Seconds(),
 		P50Millis: pct(lat, 0.5), P95Millis: pct(lat, 0.95), P99Millis: pct(lat, 0.99), WallMillis: ms(wall)}
 }
 
 // medianRun is the run with the median throughput (the lower middle one of
-// an even number), with every run's throughput in Runs.
+// an even number), with every run's figures in Runs.
 func medianRun(runs []result) result {
 	sorted := slices.Clone(runs)
 	slices.SortFunc(sorted, func(a, b result) int { return cmp.Compare(a.PerSecond, b.PerSecond) })
 	m := sorted[(len(sorted)-1)/2]
 	for _, r := range runs {
-		m.Runs = append(m.Runs, r.PerSecond)
+		m.Runs = append(m.Runs, runFigures{PerSecond: r.PerSecond, Cost: r.Cost})
 	}
 	return m
 }

@@ -151,7 +151,7 @@ func (b *bench) memoryScenario(ctx context.Context, sizes []int) ([]memorySample
 		if size > present {
 			start := time.Now()
 			prefix := fmt.Sprintf("memory-%d", present)
-			if _, err := createCSRs(ctx, b.kube, "memory", prefix, "bench.example.com/memory", b.keys[0].request, size-present, b.writers); err != nil {
+			if _, err := createCSRs(ctx, b.kube, "memory", prefix, "bench.example.com/memory", b.keys[0].request, size-present, b.writers, false); err != nil {
 				return samples, err
 			}
 			b.logf("created %d CSRs in %s (%.0f/s)", size-present, since(start), float64(size-present)/time.Since(start).Seconds())

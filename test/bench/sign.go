@@ -33,15 +33,15 @@ func (b *bench) signScenario(ctx context.Context, n int) ([]result, error) {
 	}
 	var results []result
 	for _, op := range []struct {
-		name string
-		call func(context.Context) error
-	}{{"get signers/ca (reference)", get}, {"sign signers/ca/sign (P-256)", sign}} {
+		key, name string
+		call      func(context.Context) error
+	}{{"get", "get signers/ca (reference)", get}, {"sign", "sign signers/ca/sign (P-256)", sign}} {
 		// Warm up connections and signet's authorization cache first.
 		if err := parallel(ctx, b.writers, b.writers, func(ctx context.Context, _ int) error { return op.call(ctx) }); err != nil {
 			return results, fmt.Errorf("%s: %w", op.name, err)
 		}
 		r, err := load(ctx, n, b.writers, op.call)
-		r.Scenario, r.Subject = "sign-subresource", op.name
+		r.Scenario, r.SubjectKey, r.Subject = "sign-subresource", op.key, op.name
 		results = append(results, r)
 		if err != nil {
 			return results, fmt.Errorf("%s: %w", op.name, err)

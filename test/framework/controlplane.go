@@ -353,6 +353,11 @@ func (cp *ControlPlane) addSignet(s *Signet) error {
 	return nil
 }
 
+// APIServerPid and EtcdPid are the processes' ids, for measuring what
+// they cost (benchmarks read /proc/<pid>).
+func (cp *ControlPlane) APIServerPid() int { return cp.apiserver.Pid() }
+func (cp *ControlPlane) EtcdPid() int      { return cp.etcd.Pid() }
+
 // LogTails returns the last n lines of each process's log, for a failing
 // test's output.
 func (cp *ControlPlane) LogTails(n int) string {

@@ -95,25 +95,35 @@ func (r *REST) Get(ctx context.Context, name string, _ *metav1.GetOptions) (runt
 	return r.object(s), nil
 }
 
-// List returns the objects that match the selectors, at one resource version.
+// List returns the objects that match the selectors, at one resource
+// version. With a limit it returns one page and a continue token for the
+// next; every page comes from the same snapshot (chunk.go).
 func (r *REST) List(ctx context.Context, opts *metainternalversion.ListOptions) (runtime.Object, error) {
 	match, err := r.matcher(opts)
 	if err != nil {
 		return nil, err
 	}
-	states, rv := r.source.List(r.res.Kind, r.namespace(ctx))
-	items := make([]runtime.Object, 0, len(states))
-	for _, s := range states {
-		if match(s) {
-			items = append(items, r.object(s))
-		}
+	p, err := r.listPage(r.namespace(ctx), opts, match, selective(opts))
+	if err != nil {
+		return nil, err
+	}
+	items := make([]runtime.Object, len(p.states))
+	for i, s := range p.states {
+		items[i] = r.object(s)
 	}
 	list := r.res.NewList()
 	r.res.SetItems(list, items)
 	if lm, err := meta.ListAccessor(list); err == nil {
-		lm.SetResourceVersion(strconv.FormatUint(rv, 10))
+		lm.SetResourceVersion(strconv.FormatUint(p.resourceVersion, 10))
+		lm.SetContinue(p.continueToken)
+		lm.SetRemainingItemCount(p.remaining)
 	}
 	return list, nil
+}
+
+// selective says whether a list has label or field selectors.
+func selective(opts *metainternalversion.ListOptions) bool {
+	return opts != nil && ((opts.LabelSelector != nil && !opts.LabelSelector.Empty()) || (opts.FieldSelector != nil && !opts.FieldSelector.Empty()))
 }
 
 // matcher turns list options into a predicate. Only the selectors signet can

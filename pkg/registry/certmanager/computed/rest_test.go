@@ -48,12 +48,19 @@ func issuer(kind, ns, name string, lbls map[string]interface{}, spec map[string]
 
 func startCache(t *testing.T, objs ...runtime.Object) (*issuers.Cache, *dynamicfake.FakeDynamicClient) {
 	t.Helper()
+	return startCacheWith(t, issuers.Options{}, objs...)
+}
+
+// startCacheWith starts a read model with opts over objs, which must include
+// the CA Issuer team-a/ca, and waits until that issuer is Ready.
+func startCacheWith(t *testing.T, opts issuers.Options, objs ...runtime.Object) (*issuers.Cache, *dynamicfake.FakeDynamicClient) {
+	t.Helper()
 	ca := testpki.MustCA(testpki.CAOptions{CommonName: "team CA"})
 	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "ca", ResourceVersion: "1"},
 		Data: map[string][]byte{"tls.crt": ca.CertPEM(), "tls.key": ca.KeyPEM()}}
 	dyn := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), map[schema.GroupVersionResource]string{
 		issuers.IssuerGVR: "IssuerList", issuers.ClusterIssuerGVR: "ClusterIssuerList"}, objs...)
-	c := issuers.New(dyn, kubefake.NewClientset(secret), issuers.Options{})
+	c := issuers.New(dyn, kubefake.NewClientset(secret), opts)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	c.Start(ctx)

@@ -44,6 +44,7 @@ func (table) ConvertToTable(_ context.Context, obj runtime.Object, opts runtime.
 	if lm, err := meta.ListAccessor(obj); err == nil {
 		t.ResourceVersion = lm.GetResourceVersion()
 		t.Continue = lm.GetContinue()
+		t.RemainingItemCount = lm.GetRemainingItemCount()
 	}
 	now := time.Now()
 	add := func(o runtime.Object) error {
