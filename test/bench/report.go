@@ -159,6 +159,11 @@ func ratios(r *report) []ratio {
 		}
 		add("kube-apiserver CPU-s per 1,000 certificates ("+sc.label+"): with signet / with kube-controller-manager (QPS 5000)",
 			sc2.APIServerCPUPer1000, kq.APIServerCPUPer1000, "", nil)
+		// On a CPU-bound machine a burst's rate is the cores over the CPU
+		// every process spends per certificate: what the rates would be
+		// if CPU alone decided them.
+		add("burst CSRs/s ("+sc.label+") if CPU alone decided: Σ CPU-s per 1,000 with the "+sc.ceilingLabel+" / with signet",
+			cc.total(), sc2.total(), "", nil)
 	}
 	s, _ := r.find("drain", keySignet)
 	c, _ := r.find("drain", keyCeiling)
