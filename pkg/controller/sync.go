@@ -170,6 +170,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 		c.recorder.Eventf(csr, corev1.EventTypeNormal, ReasonIssued, "Certificate issued by %s, valid until %s", ref, result.NotAfter.UTC().Format("2006-01-02T15:04:05Z"))
 	}
 	observeIssued(ref, typ, csr, c.opts.Clock.Now())
+	signers.CountIssued(string(ref.Kind), result)
 	logger.V(2).Info("Issued certificate", "notAfter", result.NotAfter)
 	return nil
 }
@@ -194,7 +195,7 @@ func (c *Controller) noteWaitingApproval(key string, csr *certificatesv1.Certifi
 func (c *Controller) signerFor(ctx context.Context, csr *certificatesv1.CertificateSigningRequest, state *issuers.State) (signers.Signer, *signers.Failure, error) {
 	switch state.Issuer.Type {
 	case issuers.TypeCA:
-		return ca.New(state.CA, state.Issuer.CA), nil, nil
+		return ca.New(state.CA, caConfig(state.Issuer.CA)), nil, nil
 	case issuers.TypeSelfSigned:
 		name := csr.Annotations[AnnotationPrivateKeySecretName]
 		if name == "" {
@@ -212,13 +213,27 @@ func (c *Controller) signerFor(ctx context.Context, csr *certificatesv1.Certific
 		if err != nil {
 			return nil, nil, err
 		}
-		key, err := issuers.ParsePrivateKey(secret.Data[corev1.TLSPrivateKeyKey])
+		key, err := signers.ParsePrivateKey(secret.Data[corev1.TLSPrivateKeyKey])
 		if err != nil {
 			return nil, &signers.Failure{Reason: ReasonSecretInvalid, Message: fmt.Sprintf("Secret %s/%s: %s: %v", ns, name, corev1.TLSPrivateKeyKey, err)}, nil
 		}
-		return selfsigned.New(key, state.Issuer.SelfSigned), nil, nil
+		return selfsigned.New(key, selfSignedConfig(state.Issuer.SelfSigned)), nil, nil
 	}
 	return nil, nil, fmt.Errorf("no signer for %s issuers", state.Issuer.Type)
+}
+
+func caConfig(c *issuers.CAConfig) *ca.Config {
+	if c == nil {
+		return nil
+	}
+	return &ca.Config{CRLDistributionPoints: c.CRLDistributionPoints, OCSPServers: c.OCSPServers, IssuingCertificateURLs: c.IssuingCertificateURLs}
+}
+
+func selfSignedConfig(c *issuers.SelfSignedConfig) *selfsigned.Config {
+	if c == nil {
+		return nil
+	}
+	return &selfsigned.Config{CRLDistributionPoints: c.CRLDistributionPoints}
 }
 
 // fail ends a CSR with a Failed condition and a Warning event.

@@ -19,6 +19,8 @@ import (
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
+
+	"github.com/signet-dev/signet/pkg/signers"
 )
 
 // State is the computed state of one issuer at one resource version. A State
@@ -35,9 +37,12 @@ type State struct {
 	// CA is the parsed CA of a CA issuer whose Secret parsed, even when it is
 	// not ready (expired, say), so that its details can be shown. Use it to
 	// sign only when Ready.
-	CA *CA
+	CA *signers.CA
 	// Secret is the Secret a CA issuer reads; empty for other types.
 	Secret SecretKey
+	// CAExpiry says whether CA outlives certificates of the default
+	// duration; set whenever CA parsed as a usable CA, expired or not.
+	CAExpiry *CAExpiry
 }
 
 // Event is one change to the set of States.
@@ -62,6 +67,9 @@ type Options struct {
 	// is closed (it then resumes from its last resource version).
 	WatchBuffer int
 	Clock       clock.WithTicker
+	// SigningPolicy is the policy certificates are signed with: CA signers
+	// whose CA ends within its default grant say so (State.CAExpiry).
+	SigningPolicy signers.Policy
 }
 
 func (o *Options) defaults() {
@@ -104,7 +112,7 @@ type Cache struct {
 
 type parsedCA struct {
 	resourceVersion string
-	ca              *CA
+	ca              *signers.CA
 	err             error
 }
 
@@ -337,7 +345,8 @@ func (c *Cache) recheckValidity() {
 		}
 		nowValid := now.After(s.CA.Certificate.NotBefore) && now.Before(s.CA.Certificate.NotAfter)
 		wasValid := s.Reason != ReasonCAExpired && s.Reason != ReasonCANotYetValid
-		if nowValid != wasValid {
+		nowShortLived := s.CAExpiry != nil && caExpiry(s.CA.Certificate, c.opts.SigningPolicy, now).ShortLived
+		if nowValid != wasValid || (s.CAExpiry != nil && nowShortLived != s.CAExpiry.ShortLived) {
 			notifies = append(notifies, c.recompute(ref))
 		}
 	}
@@ -364,12 +373,18 @@ func (c *Cache) recompute(ref Ref) func() {
 	}
 	s := c.compute(iss)
 	if old != nil && old.Issuer == s.Issuer && old.Ready == s.Ready && old.Reason == s.Reason &&
-		old.Message == s.Message && old.CA == s.CA {
+		old.Message == s.Message && old.CA == s.CA && sameCAExpiry(old.CAExpiry, s.CAExpiry) {
 		return func() {}
 	}
 	s.LastTransitionTime = c.opts.Clock.Now()
 	if old != nil && old.Ready == s.Ready && old.Reason == s.Reason {
 		s.LastTransitionTime = old.LastTransitionTime
+	}
+	if s.CAExpiry != nil {
+		s.CAExpiry.LastTransitionTime = c.opts.Clock.Now()
+		if old != nil && old.CAExpiry != nil && old.CAExpiry.ShortLived == s.CAExpiry.ShortLived {
+			s.CAExpiry.LastTransitionTime = old.CAExpiry.LastTransitionTime
+		}
 	}
 	c.states[ref] = s
 	if old == nil {
@@ -378,6 +393,13 @@ func (c *Cache) recompute(ref Ref) func() {
 		c.publish(watch.Modified, s, old)
 	}
 	return c.notifier(ref)
+}
+
+func sameCAExpiry(a, b *CAExpiry) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return a.ShortLived == b.ShortLived && a.Message == b.Message
 }
 
 func (c *Cache) notifier(ref Ref) func() {
@@ -412,12 +434,13 @@ func (c *Cache) compute(iss *Issuer) *State {
 		ca, err := c.parseCA(key, secret)
 		if ca != nil && err == nil {
 			s.CA = ca
+			s.CAExpiry = caExpiry(ca.Certificate, c.opts.SigningPolicy, c.opts.Clock.Now())
 			err = ca.CheckValidity(key.String(), c.opts.Clock.Now())
 		} else if ca != nil {
 			s.CA = ca
 		}
 		if err != nil {
-			var caErr *CAError
+			var caErr *signers.CAError
 			if errors.As(err, &caErr) {
 				s.Reason, s.Message = caErr.Reason, caErr.Message
 			} else {
@@ -440,11 +463,11 @@ func (c *Cache) compute(iss *Issuer) *State {
 }
 
 // parseCA parses a Secret once per resource version. Called with c.mu held.
-func (c *Cache) parseCA(key SecretKey, secret *corev1.Secret) (*CA, error) {
+func (c *Cache) parseCA(key SecretKey, secret *corev1.Secret) (*signers.CA, error) {
 	if p, ok := c.parsedCAs[key]; ok && p.resourceVersion == secret.ResourceVersion {
 		return p.ca, p.err
 	}
-	ca, err := ParseCA(key.String(), secret.Data)
+	ca, err := signers.ParseCA(key.String(), secret.Data)
 	c.parsedCAs[key] = parsedCA{resourceVersion: secret.ResourceVersion, ca: ca, err: err}
 	return ca, err
 }

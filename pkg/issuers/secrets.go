@@ -13,6 +13,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
+
+	"github.com/signet-dev/signet/pkg/signers"
 )
 
 // SecretKey names one Secret.
@@ -160,7 +162,7 @@ func keepCAData(obj interface{}) (interface{}, error) {
 		Type: s.Type,
 		Data: map[string][]byte{},
 	}
-	for _, k := range []string{TLSCertKey, TLSKeyKey, CACertKey} {
+	for _, k := range []string{signers.TLSCertKey, signers.TLSKeyKey, signers.CACertKey} {
 		if v, ok := s.Data[k]; ok {
 			slim.Data[k] = v
 		}

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/signet-dev/signet/internal/testpki"
-	"github.com/signet-dev/signet/pkg/issuers"
 	"github.com/signet-dev/signet/pkg/signers"
 	"github.com/signet-dev/signet/pkg/signers/ca"
 	"github.com/signet-dev/signet/pkg/signers/internal/signertest"
@@ -71,7 +70,7 @@ func BenchmarkCASign(b *testing.B) {
 	now := time.Now()
 	run := func(caType, reqType testpki.KeyType) {
 		b.Run("CA="+string(caType)+"/request="+string(reqType), func(b *testing.B) {
-			signer := ca.New(signertest.IssuerCA(b, signertest.CA(b, caType)), &issuers.CAConfig{})
+			signer := ca.New(signertest.IssuerCA(b, signertest.CA(b, caType)), &ca.Config{})
 			tmpl, err := signers.BuildTemplate(benchInput(b, reqType), signers.Policy{}, now)
 			if err != nil {
 				b.Fatal(err)
@@ -117,7 +116,7 @@ func BenchmarkSelfSignedSign(b *testing.B) {
 // request, P-256 CA.
 func BenchmarkHotPath(b *testing.B) {
 	now := time.Now()
-	signer := ca.New(signertest.IssuerCA(b, signertest.CA(b, testpki.ECDSAP256)), &issuers.CAConfig{})
+	signer := ca.New(signertest.IssuerCA(b, signertest.CA(b, testpki.ECDSAP256)), &ca.Config{})
 	in := benchInput(b, testpki.ECDSAP256)
 	b.ReportAllocs()
 	for b.Loop() {

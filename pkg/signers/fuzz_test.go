@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/signet-dev/signet/internal/testpki"
-	"github.com/signet-dev/signet/pkg/issuers"
 	"github.com/signet-dev/signet/pkg/signers"
 	"github.com/signet-dev/signet/pkg/signers/ca"
 	"github.com/signet-dev/signet/pkg/signers/internal/signertest"
@@ -140,7 +139,7 @@ func FuzzBuildTemplate(f *testing.F) {
 		f.Add(s.request, s.usages, s.expiration, s.hasExpiry, s.duration, s.hasDuration, s.isCA, s.maxDuration)
 	}
 	root := signertest.CA(f, testpki.ECDSAP256)
-	signer := ca.New(signertest.IssuerCA(f, root), &issuers.CAConfig{CRLDistributionPoints: []string{"http://crl.example.com"}})
+	signer := ca.New(signertest.IssuerCA(f, root), &ca.Config{CRLDistributionPoints: []string{"http://crl.example.com"}})
 	now := time.Now()
 
 	f.Fuzz(func(t *testing.T, request []byte, usages string, expiration int32, hasExpiry bool, duration string, hasDuration bool, isCA string, maxDuration int64) {
@@ -190,7 +189,7 @@ func FuzzBuildTemplate(f *testing.F) {
 		if err := leaf.CheckSignatureFrom(root.Cert); err != nil {
 			t.Fatalf("the signed certificate does not verify: %v", err)
 		}
-		if !issuers.PublicKeysEqual(leaf.PublicKey, tmpl.PublicKey) || leaf.IsCA != c.IsCA || leaf.KeyUsage != c.KeyUsage ||
+		if !signers.PublicKeysEqual(leaf.PublicKey, tmpl.PublicKey) || leaf.IsCA != c.IsCA || leaf.KeyUsage != c.KeyUsage ||
 			!slices.Equal(leaf.ExtKeyUsage, c.ExtKeyUsage) || !slices.Equal(leaf.DNSNames, c.DNSNames) || len(leaf.IPAddresses) != len(c.IPAddresses) {
 			t.Fatalf("the signed certificate is not the template")
 		}

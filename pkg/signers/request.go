@@ -31,8 +31,6 @@ const (
 	// MinDuration is the shortest lifetime a request may ask for; it is also
 	// the minimum of the CSR API's spec.expirationSeconds.
 	MinDuration = 10 * time.Minute
-	// DefaultBackdate is how far NotBefore goes back when Policy.Backdate is zero.
-	DefaultBackdate = 5 * time.Minute
 )
 
 // Limits on what a request may carry. A real request is a few hundred bytes
@@ -65,37 +63,41 @@ type Policy struct {
 	// MaxDuration caps every certificate's lifetime: a longer request is
 	// shortened to it, not refused. Zero or negative: no cap (--max-duration).
 	MaxDuration time.Duration
-	// Backdate moves NotBefore into the past to absorb clock skew between
-	// signet and the certificate's users. Zero means DefaultBackdate, so that
-	// a Policy built without it still backdates; negative means no backdating.
-	// NotAfter is not moved: a certificate is valid for its full duration
-	// from the time of signing, plus Backdate before it.
-	Backdate time.Duration
+	// CapToCAExpiry ends a certificate no later than its CA certificate
+	// (kube-controller-manager's rule, --cap-to-ca-expiry). Off, a certificate
+	// gets its full duration even past the CA's NotAfter, as cert-manager
+	// issues it: a CA renewed with the same key keeps it valid.
+	CapToCAExpiry bool
 }
 
-func (p Policy) backdate() time.Duration {
-	switch {
-	case p.Backdate == 0:
-		return DefaultBackdate
-	case p.Backdate < 0:
-		return 0
+// DefaultGrant is the lifetime a request that asks for none gets:
+// DefaultDuration, or MaxDuration if that is shorter. A CA that expires
+// sooner cannot cover such a certificate.
+func (p Policy) DefaultGrant() time.Duration {
+	if p.MaxDuration > 0 && p.MaxDuration < DefaultDuration {
+		return p.MaxDuration
 	}
-	return p.Backdate
+	return DefaultDuration
 }
 
 // Template is a verified request turned into what to sign.
 type Template struct {
 	// Cert is complete but for the issuer: serial, subject, SANs, key usages,
 	// basic constraints, SubjectKeyId and validity. The signers fill in the
-	// issuer's part and may shorten the validity to fit the CA's.
+	// issuer's part; a CA signer shortens the validity to its CA's only
+	// with CapToCAExpiry.
 	Cert      *x509.Certificate
 	PublicKey crypto.PublicKey
 	CSR       *x509.CertificateRequest
 	// Duration is the lifetime granted: requested, or capped by Policy.MaxDuration.
+	// Cert's NotAfter - NotBefore is exactly Duration, in whole seconds.
 	Duration time.Duration
 	// RequestedDuration is what the request asked for (or the default).
 	RequestedDuration time.Duration
 	IsCA              bool
+	// CapToCAExpiry is Policy.CapToCAExpiry: the CA signer may end the
+	// certificate at its CA's NotAfter, sooner than Duration.
+	CapToCAExpiry bool
 }
 
 // BuildTemplate checks a request against signet's policy and turns it into a
@@ -121,7 +123,10 @@ type Template struct {
 //     extensions, when present, must agree with the above (for a CA, the
 //     encoded KeyUsage may include keyCertSign or not);
 //   - subject and SANs are copied as encoded; other extensions the request
-//     asks for are not.
+//     asks for are not;
+//   - validity: NotBefore is now, NotAfter is NotBefore + duration, both in
+//     whole seconds (what X.509 encodes), so NotAfter - NotBefore is exactly
+//     the duration, as cert-manager issues it.
 func BuildTemplate(in Input, p Policy, now time.Time) (*Template, error) {
 	requested, err := RequestedDuration(in)
 	if err != nil {
@@ -131,6 +136,15 @@ func BuildTemplate(in Input, p Policy, now time.Time) (*Template, error) {
 	if p.MaxDuration > 0 && duration > p.MaxDuration {
 		duration = p.MaxDuration
 	}
+	// X.509 encodes whole seconds: truncate before adding so that the
+	// encoded window is the duration itself, not a second less.
+	duration = duration.Truncate(time.Second)
+	// No backdating for clock skew. cert-manager starts a certificate at the
+	// signing time; backdating with an exact window (as kube-controller-manager
+	// does for long certificates) would move NotAfter in by as much, taking
+	// half the life of a 10-minute certificate at 5 minutes. Skew is the
+	// clocks' problem: /livez's clockHealth watches signet's own.
+	notBefore := now.Truncate(time.Second)
 
 	csr, f := parseRequest(in.Request)
 	if f != nil {
@@ -174,8 +188,8 @@ func BuildTemplate(in Input, p Policy, now time.Time) (*Template, error) {
 		Subject:               csr.Subject,
 		PublicKeyAlgorithm:    csr.PublicKeyAlgorithm,
 		PublicKey:             csr.PublicKey,
-		NotBefore:             now.Add(-p.backdate()),
-		NotAfter:              now.Add(duration),
+		NotBefore:             notBefore,
+		NotAfter:              notBefore.Add(duration),
 		KeyUsage:              ku,
 		ExtKeyUsage:           eku,
 		BasicConstraintsValid: true,
@@ -203,6 +217,7 @@ func BuildTemplate(in Input, p Policy, now time.Time) (*Template, error) {
 		Duration:          duration,
 		RequestedDuration: requested,
 		IsCA:              isCA,
+		CapToCAExpiry:     p.CapToCAExpiry,
 	}, nil
 }
 

@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/signet-dev/signet/internal/testpki"
-	"github.com/signet-dev/signet/pkg/issuers"
 	"github.com/signet-dev/signet/pkg/signers"
 	"github.com/signet-dev/signet/pkg/signers/internal/signertest"
 )
@@ -287,15 +286,11 @@ func TestBuildTemplate(t *testing.T) {
 		{desc: "malformed keyUsage", in: signers.Input{Request: withExt(pkix.Extension{Id: oidKeyUsage, Value: []byte{0x02, 0x01, 0x05}})}, wantReason: signers.ReasonErrorParseCSR},
 		{desc: "malformed extKeyUsage", in: signers.Input{Request: withExt(pkix.Extension{Id: oidExtKeyUsage, Value: []byte{0x30, 0x03, 0x06, 0x01}})}, wantReason: signers.ReasonErrorParseCSR},
 
-		// Backdating.
-		{desc: "custom backdate", in: signers.Input{Request: basic}, policy: signers.Policy{Backdate: time.Minute}, check: func(t *testing.T, tmpl *signers.Template) {
-			if !tmpl.Cert.NotBefore.Equal(now.Add(-time.Minute)) {
-				t.Errorf("NotBefore = %s, want now-1m", tmpl.Cert.NotBefore)
-			}
-		}},
-		{desc: "negative backdate: none", in: signers.Input{Request: basic}, policy: signers.Policy{Backdate: -1}, check: func(t *testing.T, tmpl *signers.Template) {
-			if !tmpl.Cert.NotBefore.Equal(now) {
-				t.Errorf("NotBefore = %s, want now", tmpl.Cert.NotBefore)
+		// Validity (checkTemplate checks the window of every case).
+		{desc: "a fraction of a second is dropped from the duration", in: signers.Input{Request: basic, Annotations: dur("10m0.9s")}, check: wantDuration(10 * time.Minute)},
+		{desc: "cap-to-ca-expiry is passed to the signer", in: signers.Input{Request: basic}, policy: signers.Policy{CapToCAExpiry: true}, check: func(t *testing.T, tmpl *signers.Template) {
+			if !tmpl.CapToCAExpiry {
+				t.Error("template does not carry CapToCAExpiry")
 			}
 		}},
 	}
@@ -308,7 +303,7 @@ func TestBuildTemplate(t *testing.T) {
 			check      func(t *testing.T, tmpl *signers.Template)
 		}{desc: string(kt) + " request", in: signers.Input{Request: signertest.CSR(t, signertest.Key(t, kt), &x509.CertificateRequest{Subject: pkix.Name{CommonName: string(kt)}})},
 			check: func(t *testing.T, tmpl *signers.Template) {
-				if !issuers.PublicKeysEqual(signertest.Key(t, kt).Public(), tmpl.PublicKey) {
+				if !signers.PublicKeysEqual(signertest.Key(t, kt).Public(), tmpl.PublicKey) {
 					t.Errorf("template public key is not the request's")
 				}
 			}})
@@ -355,18 +350,15 @@ func checkTemplate(t *testing.T, tmpl *signers.Template, p signers.Policy, now t
 	if !c.BasicConstraintsValid || c.IsCA != tmpl.IsCA {
 		t.Errorf("basic constraints valid=%v isCA=%v, template isCA=%v", c.BasicConstraintsValid, c.IsCA, tmpl.IsCA)
 	}
-	if !issuers.PublicKeysEqual(tmpl.CSR.PublicKey, tmpl.PublicKey) || !issuers.PublicKeysEqual(tmpl.CSR.PublicKey, c.PublicKey) {
+	if !signers.PublicKeysEqual(tmpl.CSR.PublicKey, tmpl.PublicKey) || !signers.PublicKeysEqual(tmpl.CSR.PublicKey, c.PublicKey) {
 		t.Errorf("public keys differ")
 	}
-	backdate := p.Backdate
-	switch {
-	case backdate == 0:
-		backdate = signers.DefaultBackdate
-	case backdate < 0:
-		backdate = 0
+	// cert-manager's window: from the signing second, exactly the duration.
+	if start := now.Truncate(time.Second); !c.NotBefore.Equal(start) || !c.NotAfter.Equal(start.Add(tmpl.Duration)) {
+		t.Errorf("validity %s to %s; want %s to +%s", c.NotBefore, c.NotAfter, start, tmpl.Duration)
 	}
-	if !c.NotBefore.Equal(now.Add(-backdate)) || !c.NotAfter.Equal(now.Add(tmpl.Duration)) {
-		t.Errorf("validity %s to %s; want now-%s to now+%s", c.NotBefore, c.NotAfter, backdate, tmpl.Duration)
+	if tmpl.CapToCAExpiry != p.CapToCAExpiry {
+		t.Errorf("template CapToCAExpiry %v, policy %v", tmpl.CapToCAExpiry, p.CapToCAExpiry)
 	}
 	if !bytes.Equal(c.RawSubject, tmpl.CSR.RawSubject) {
 		t.Errorf("subject not copied as encoded")

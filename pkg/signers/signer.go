@@ -1,8 +1,9 @@
-// Package signers turns a request to sign into a certificate: BuildTemplate
-// applies signet's policy to a PKCS#10 request, and a Signer (one subpackage
-// per cert-manager issuer type: ca, selfsigned) signs the template. Nothing
-// here talks to Kubernetes; the CSR controller and the sign subresource
-// decide, call these, and write.
+// Package signers is signet's PKI layer, the ground floor: it parses CA
+// Secrets, keys and certificates (ParseCA, ParsePrivateKey), turns a request
+// to sign into a template under signet's policy (BuildTemplate), and a Signer
+// (one subpackage per cert-manager issuer type: ca, selfsigned) signs the
+// template. Pure functions: no Kubernetes types, nothing of signet's
+// imported. The read model and the issuance pipeline call it.
 package signers
 
 import (
@@ -26,6 +27,10 @@ type Result struct {
 	CAPEM []byte
 	// NotBefore and NotAfter are the leaf's validity.
 	NotBefore, NotAfter time.Time
+	// OutlivesCA: NotAfter is after the issuing CA certificate's NotAfter.
+	// The certificate stops verifying when the CA expires unless the CA is
+	// renewed with the same key.
+	OutlivesCA bool
 }
 
 // EncodeCertificates encodes DER certificates as one PEM bundle.

@@ -30,7 +30,7 @@ import (
 var baseSignetArgs = framework.TestArgs
 
 // withSignet runs f with the shared signet replaced by one started with
-// extra flags, and puts the usual one back afterwards.
+// extra flags (env.signet while f runs), and puts the usual one back afterwards.
 func withSignet(t *testing.T, extra []string, f func()) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -53,6 +53,8 @@ func withSignet(t *testing.T, extra []string, f func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Helpers that read env.signet (its metrics, say) see the one running.
+	env.signet = s
 	f()
 }
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -133,9 +134,9 @@ func TestAPIResourcesListReferenceVerb(t *testing.T) {
 		if !ok {
 			t.Fatalf("api-resources has no %s:\n%s", res, out)
 		}
-		// -o wide ends each row with the verbs, comma-separated.
-		if verbs := r[len(r)-1]; verbs != "get,list,watch,reference" {
-			t.Errorf("%s verbs = %q in row %q, want get,list,watch,reference", res, verbs, strings.Join(r, " "))
+		// -o wide ends each row with the verbs, comma-separated, and the categories.
+		if verbs, categories := r[len(r)-2], r[len(r)-1]; verbs != "get,list,watch,reference" || categories != "cert-manager" {
+			t.Errorf("%s verbs = %q, categories %q in row %q, want get,list,watch,reference and cert-manager", res, verbs, categories, strings.Join(r, " "))
 		}
 	}
 	// The Issuer CRDs share the group and are still listed.
@@ -169,6 +170,9 @@ func TestDiscoveryDocumentsListReferenceVerb(t *testing.T) {
 			if (r.Name == "signers") != r.Namespaced {
 				t.Errorf("legacy discovery: %s namespaced = %v", r.Name, r.Namespaced)
 			}
+			if !slices.Equal(r.Categories, []string{"cert-manager"}) {
+				t.Errorf("legacy discovery: %s categories = %v, want [cert-manager]", r.Name, r.Categories)
+			}
 		}
 	}
 	if found != 2 {
@@ -198,6 +202,9 @@ func TestDiscoveryDocumentsListReferenceVerb(t *testing.T) {
 					found++
 					if !sets.New(r.Verbs...).Equal(sets.New(want...)) {
 						t.Errorf("aggregated discovery: %s verbs = %v, want %v", r.Resource, r.Verbs, want)
+					}
+					if !slices.Equal(r.Categories, []string{"cert-manager"}) {
+						t.Errorf("aggregated discovery: %s categories = %v, want [cert-manager]", r.Resource, r.Categories)
 					}
 				}
 			}

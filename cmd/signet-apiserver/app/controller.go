@@ -14,7 +14,6 @@ import (
 
 	"github.com/signet-dev/signet/pkg/controller"
 	"github.com/signet-dev/signet/pkg/issuers"
-	"github.com/signet-dev/signet/pkg/signers"
 )
 
 // runController runs the CSR controller while this replica holds the lease.
@@ -28,7 +27,7 @@ func runController(ctx context.Context, o *Options, kube kubernetes.Interface, c
 		factory := informers.NewSharedInformerFactory(kube, 0)
 		c, err := controller.New(kube, factory.Certificates().V1().CertificateSigningRequests(), cache, controller.Options{
 			ClusterResourceNamespace:    o.ClusterResourceNamespace,
-			Policy:                      signers.Policy{MaxDuration: o.MaxDuration},
+			Policy:                      o.signingPolicy(),
 			WriteCAAnnotation:           o.WriteCAAnnotation,
 			ClusterSignerReferenceCheck: o.ClusterSignerReferenceCheck,
 			Workers:                     o.Workers,

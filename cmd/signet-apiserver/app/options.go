@@ -24,6 +24,7 @@ import (
 	netutils "k8s.io/utils/net"
 
 	"github.com/signet-dev/signet/pkg/servingcert"
+	"github.com/signet-dev/signet/pkg/signers"
 
 	// JSON logging for --logging-format=json.
 	_ "k8s.io/component-base/logs/json/register"
@@ -63,6 +64,7 @@ type Options struct {
 	LeaderElection              componentbaseconfig.LeaderElectionConfiguration
 	Workers                     int
 	MaxDuration                 time.Duration
+	CapToCAExpiry               bool
 	WriteCAAnnotation           bool
 	WaitingApprovalEventDelay   time.Duration
 	CertificateIssuedEvents     bool
@@ -140,7 +142,11 @@ func (o *Options) Flags() cliflag.NamedFlagSets {
 		"Record a CertificateIssued event on every CertificateSigningRequest signet signs, as cert-manager does. "+
 			"Off by default: status.certificate already says so, and each event is one more kube-apiserver write and etcd object.")
 	fs.DurationVar(&o.MaxDuration, "max-duration", o.MaxDuration,
-		"Cap on the validity of every certificate signet issues, whatever the request asks. 0: no cap beyond the CA's own NotAfter.")
+		"Cap on the validity of every certificate signet issues, whatever the request asks. 0: no cap.")
+	fs.BoolVar(&o.CapToCAExpiry, "cap-to-ca-expiry", o.CapToCAExpiry,
+		"End every certificate no later than its CA certificate, as kube-controller-manager's signer does. "+
+			"Off (cert-manager's behaviour): a certificate gets the full requested duration even past its CA's NotAfter; "+
+			"signers whose CA expires within the default duration say so in their ShortLivedCA condition.")
 	fs.BoolVar(&o.WriteCAAnnotation, "write-ca-annotation", o.WriteCAAnnotation,
 		"Write the issuing CA, base64 PEM, to the experimental.cert-manager.io/ca annotation of each issued CSR (needs update on CSRs).")
 	fs.BoolVar(&o.ClusterSignerReferenceCheck, "cluster-signer-reference-check", o.ClusterSignerReferenceCheck,
@@ -218,6 +224,11 @@ func (o *Options) Validate() error {
 		}
 	}
 	return utilerrors.NewAggregate(errs)
+}
+
+// signingPolicy is the policy of both request paths, CSRs and the sign subresource.
+func (o *Options) signingPolicy() signers.Policy {
+	return signers.Policy{MaxDuration: o.MaxDuration, CapToCAExpiry: o.CapToCAExpiry}
 }
 
 // podNamespace is the namespace signet runs in, from the service account

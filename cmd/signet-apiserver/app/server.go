@@ -33,7 +33,6 @@ import (
 	"github.com/signet-dev/signet/pkg/generated/openapi"
 	"github.com/signet-dev/signet/pkg/issuers"
 	"github.com/signet-dev/signet/pkg/servingcert"
-	"github.com/signet-dev/signet/pkg/signers"
 )
 
 // NewCommand is the signet-apiserver command.
@@ -78,7 +77,7 @@ func Run(ctx context.Context, o *Options) error {
 	if err != nil {
 		return err
 	}
-	cache := issuers.New(dyn, kube, issuers.Options{ClusterResourceNamespace: o.ClusterResourceNamespace})
+	cache := issuers.New(dyn, kube, issuers.Options{ClusterResourceNamespace: o.ClusterResourceNamespace, SigningPolicy: o.signingPolicy()})
 
 	var serving *servingcert.Authority
 	if o.selfManagedServing() {
@@ -214,7 +213,7 @@ func serverConfig(o *Options, cache *issuers.Cache) (*apiserver.Config, error) {
 	cfg.MaxRequestBodyBytes = maxRequestBodyBytes
 	return &apiserver.Config{GenericConfig: cfg, ExtraConfig: apiserver.ExtraConfig{
 		Issuers: cache,
-		Policy:  signers.Policy{MaxDuration: o.MaxDuration},
+		Policy:  o.signingPolicy(),
 	}}, nil
 }
 

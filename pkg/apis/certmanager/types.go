@@ -24,6 +24,11 @@ const (
 // sign now.
 const SignerConditionReady = "Ready"
 
+// SignerConditionShortLivedCA is the condition type, on CA signers, that says
+// whether the CA certificate ends before a certificate of the default duration
+// signed now would.
+const SignerConditionShortLivedCA = "ShortLivedCA"
+
 // IssuerReference names the cert-manager issuer a signer is computed from.
 type IssuerReference struct {
 	// Group is the issuer's API group, always cert-manager.io.

@@ -132,7 +132,7 @@ func schema_pkg_apis_certmanager_v1alpha1_CertificateAuthority(ref common.Refere
 					},
 					"notAfter": {
 						SchemaProps: spec.SchemaProps{
-							Description: "notAfter is the time at which the CA certificate expires. Certificates this signer issues never outlive it.",
+							Description: "notAfter is the time at which the CA certificate expires. As with cert-manager, a certificate this signer issues may end later (it then stops verifying when the CA expires, unless the CA is renewed with the same key); signet started with --cap-to-ca-expiry never signs past it.",
 							Ref:         ref(v1.Time{}.OpenAPIModelName()),
 						},
 					},
@@ -458,7 +458,7 @@ func schema_pkg_apis_certmanager_v1alpha1_SignerStatus(ref common.ReferenceCallb
 							},
 						},
 						SchemaProps: spec.SchemaProps{
-							Description: "conditions are the signer's current conditions. The Ready condition says whether the signer can sign now and, if not, why. Its reasons: Ready; Pending (the CA Secret is not read yet); InvalidIssuerSpec; SecretNotFound; SecretInvalid (tls.crt, tls.key or ca.crt missing or unparsable); KeyMismatch (tls.key is not the key of tls.crt); NotCA; CAExpired; CANotYetValid; UnsupportedIssuerType (signet does not sign with Vault, ACME or Venafi issuers).",
+							Description: "conditions are the signer's current conditions. The Ready condition says whether the signer can sign now and, if not, why. Its reasons: Ready; Pending (the CA Secret is not read yet); InvalidIssuerSpec; SecretNotFound; SecretInvalid (tls.crt, tls.key or ca.crt missing or unparsable); KeyMismatch (tls.key is not the key of tls.crt); NotCA; CAExpired; CANotYetValid; UnsupportedIssuerType (signet does not sign with Vault, ACME or Venafi issuers). CA signers whose CA certificate parsed also have a ShortLivedCA condition: True (reason CAExpiresWithinDefaultDuration) when the CA ends before a certificate of the default duration (90 days, or --max-duration if shorter) signed now would, False (CAOutlivesDefaultDuration) otherwise.",
 							Type:        []string{"array"},
 							Items: &spec.SchemaOrArray{
 								Schema: &spec.Schema{

@@ -8,18 +8,24 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/signet-dev/signet/pkg/issuers"
 	"github.com/signet-dev/signet/pkg/signers"
 )
 
+// Config is what a CA issuer's spec.ca puts into each certificate.
+type Config struct {
+	CRLDistributionPoints  []string
+	OCSPServers            []string
+	IssuingCertificateURLs []string
+}
+
 type signer struct {
-	ca  *issuers.CA
-	cfg issuers.CAConfig
+	ca  *signers.CA
+	cfg Config
 }
 
 // New returns a Signer for a parsed CA Secret and the issuer's spec.ca. It
 // keeps ca; cfg may be nil. It is cheap: one is made per request.
-func New(ca *issuers.CA, cfg *issuers.CAConfig) signers.Signer {
+func New(ca *signers.CA, cfg *Config) signers.Signer {
 	s := &signer{ca: ca}
 	if cfg != nil {
 		s.cfg = *cfg
@@ -27,10 +33,12 @@ func New(ca *issuers.CA, cfg *issuers.CAConfig) signers.Signer {
 	return s
 }
 
-// Sign signs t with the CA key. The validity is t's, shortened to fit inside
-// the CA certificate's: NotBefore no earlier than the CA's NotBefore,
-// NotAfter no later than its NotAfter. A CA certificate that is not valid at
-// now is an error wrapping signers.ErrCANotValid, not a Failure.
+// Sign signs t with the CA key. The validity is t's: cert-manager does not
+// shorten a certificate to its CA's, so a certificate may end after the CA
+// (Result.OutlivesCA says so). With t.CapToCAExpiry, NotAfter is no later
+// than the CA's NotAfter, kube-controller-manager's rule. A CA certificate
+// that is not valid at now is an error wrapping signers.ErrCANotValid, not
+// a Failure.
 func (s *signer) Sign(t *signers.Template, now time.Time) (*signers.Result, error) {
 	ca := s.ca.Certificate
 	if now.Before(ca.NotBefore) {
@@ -41,10 +49,7 @@ func (s *signer) Sign(t *signers.Template, now time.Time) (*signers.Result, erro
 	}
 
 	tmpl := *t.Cert
-	if tmpl.NotBefore.Before(ca.NotBefore) {
-		tmpl.NotBefore = ca.NotBefore
-	}
-	if tmpl.NotAfter.After(ca.NotAfter) {
+	if t.CapToCAExpiry && tmpl.NotAfter.After(ca.NotAfter) {
 		tmpl.NotAfter = ca.NotAfter
 	}
 	// crypto/x509 takes the AuthorityKeyId from the parent only when the
@@ -66,7 +71,8 @@ func (s *signer) Sign(t *signers.Template, now time.Time) (*signers.Result, erro
 		CertificatePEM: out,
 		CAPEM:          s.ca.CAPEM,
 		// As encoded: whole seconds.
-		NotBefore: tmpl.NotBefore.UTC().Truncate(time.Second),
-		NotAfter:  tmpl.NotAfter.UTC().Truncate(time.Second),
+		NotBefore:  tmpl.NotBefore.UTC().Truncate(time.Second),
+		NotAfter:   tmpl.NotAfter.UTC().Truncate(time.Second),
+		OutlivesCA: tmpl.NotAfter.After(ca.NotAfter),
 	}, nil
 }

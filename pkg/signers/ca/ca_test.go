@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
+	"fmt"
 	"net"
 	"net/url"
 	"slices"
@@ -12,7 +13,6 @@ import (
 	"time"
 
 	"github.com/signet-dev/signet/internal/testpki"
-	"github.com/signet-dev/signet/pkg/issuers"
 	"github.com/signet-dev/signet/pkg/signers"
 	"github.com/signet-dev/signet/pkg/signers/ca"
 	"github.com/signet-dev/signet/pkg/signers/internal/signertest"
@@ -38,7 +38,7 @@ func template(t *testing.T, key testpki.KeyType, in signers.Input, p signers.Pol
 
 func parseChain(t *testing.T, pemBytes []byte) []*x509.Certificate {
 	t.Helper()
-	certs, err := issuers.ParseCertificates(pemBytes)
+	certs, err := signers.ParseCertificates(pemBytes)
 	if err != nil {
 		t.Fatalf("status.certificate: %v", err)
 	}
@@ -63,7 +63,7 @@ func TestSignEveryKeyType(t *testing.T) {
 	now := time.Now()
 	for _, caType := range signertest.KeyTypes {
 		root := signertest.CA(t, caType)
-		signer := ca.New(signertest.IssuerCA(t, root), &issuers.CAConfig{SecretName: "ca"})
+		signer := ca.New(signertest.IssuerCA(t, root), &ca.Config{})
 		for _, reqType := range signertest.KeyTypes {
 			t.Run("CA="+string(caType)+"/request="+string(reqType), func(t *testing.T) {
 				tmpl := template(t, reqType, signers.Input{Usages: []string{"digital signature", "key encipherment", "server auth", "client auth"},
@@ -79,7 +79,7 @@ func TestSignEveryKeyType(t *testing.T) {
 				leaf := chain[0]
 				verify(t, root.Cert, chain, now, x509.ExtKeyUsageServerAuth)
 				verify(t, root.Cert, chain, now, x509.ExtKeyUsageClientAuth)
-				if !issuers.PublicKeysEqual(leaf.PublicKey, signertest.Key(t, reqType).Public()) {
+				if !signers.PublicKeysEqual(leaf.PublicKey, signertest.Key(t, reqType).Public()) {
 					t.Errorf("leaf key is not the request's")
 				}
 				if leaf.Subject.CommonName != "leaf "+string(reqType) || !slices.Equal(leaf.DNSNames, []string{"leaf.example.com"}) ||
@@ -95,8 +95,8 @@ func TestSignEveryKeyType(t *testing.T) {
 				if leaf.IsCA || !leaf.BasicConstraintsValid {
 					t.Errorf("leaf isCA=%v basicConstraintsValid=%v", leaf.IsCA, leaf.BasicConstraintsValid)
 				}
-				if got := leaf.NotAfter.Sub(leaf.NotBefore); got != time.Hour+signers.DefaultBackdate {
-					t.Errorf("validity %s, want 1h + %s backdate", got, signers.DefaultBackdate)
+				if got := leaf.NotAfter.Sub(leaf.NotBefore); got != time.Hour {
+					t.Errorf("validity %s, want exactly the requested 1h", got)
 				}
 				if !leaf.NotBefore.Equal(res.NotBefore) || !leaf.NotAfter.Equal(res.NotAfter) {
 					t.Errorf("Result validity %s-%s, certificate %s-%s", res.NotBefore, res.NotAfter, leaf.NotBefore, leaf.NotAfter)
@@ -124,23 +124,33 @@ func TestSignValidity(t *testing.T) {
 		policy                  signers.Policy
 		wantNotBefore           time.Time
 		wantNotAfter            time.Time
+		wantOutlivesCA          bool
 	}{
-		{desc: "inside the CA: backdated NotBefore, NotAfter now+duration",
+		{desc: "inside the CA: from now, for the duration",
 			caNotBefore: now.Add(-time.Hour), caNotAfter: now.Add(365 * 24 * time.Hour),
-			wantNotBefore: now.Add(-signers.DefaultBackdate), wantNotAfter: now.Add(signers.DefaultDuration)},
-		{desc: "NotAfter clamped to an expiring CA",
+			wantNotBefore: now, wantNotAfter: now.Add(signers.DefaultDuration)},
+		{desc: "an expiring CA does not shorten the certificate",
 			caNotBefore: now.Add(-time.Hour), caNotAfter: now.Add(3 * time.Hour),
-			wantNotBefore: now.Add(-signers.DefaultBackdate), wantNotAfter: now.Add(3 * time.Hour)},
-		{desc: "NotBefore not before a young CA",
+			wantNotBefore: now, wantNotAfter: now.Add(signers.DefaultDuration), wantOutlivesCA: true},
+		{desc: "cap-to-ca-expiry: NotAfter is the expiring CA's",
+			caNotBefore: now.Add(-time.Hour), caNotAfter: now.Add(3 * time.Hour), policy: signers.Policy{CapToCAExpiry: true},
+			wantNotBefore: now, wantNotAfter: now.Add(3 * time.Hour)},
+		{desc: "cap-to-ca-expiry: a CA that outlives the certificate changes nothing",
+			caNotBefore: now.Add(-time.Hour), caNotAfter: now.Add(365 * 24 * time.Hour), policy: signers.Policy{CapToCAExpiry: true},
+			wantNotBefore: now, wantNotAfter: now.Add(signers.DefaultDuration)},
+		{desc: "a young CA",
 			caNotBefore: now.Add(-time.Minute), caNotAfter: now.Add(365 * 24 * time.Hour),
-			wantNotBefore: now.Add(-time.Minute), wantNotAfter: now.Add(signers.DefaultDuration)},
-		{desc: "both clamped",
-			caNotBefore: now.Add(-time.Minute), caNotAfter: now.Add(20 * time.Minute),
+			wantNotBefore: now, wantNotAfter: now.Add(signers.DefaultDuration)},
+		{desc: "a certificate ending with the CA does not outlive it",
+			caNotBefore: now.Add(-time.Minute), caNotAfter: now.Add(time.Hour),
 			in:            signers.Input{ExpirationSeconds: ptr[int32](3600)},
-			wantNotBefore: now.Add(-time.Minute), wantNotAfter: now.Add(20 * time.Minute)},
+			wantNotBefore: now, wantNotAfter: now.Add(time.Hour)},
 		{desc: "max-duration",
-			caNotBefore: now.Add(-time.Hour), caNotAfter: now.Add(365 * 24 * time.Hour), policy: signers.Policy{MaxDuration: 24 * time.Hour, Backdate: time.Minute},
-			wantNotBefore: now.Add(-time.Minute), wantNotAfter: now.Add(24 * time.Hour)},
+			caNotBefore: now.Add(-time.Hour), caNotAfter: now.Add(365 * 24 * time.Hour), policy: signers.Policy{MaxDuration: 24 * time.Hour},
+			wantNotBefore: now, wantNotAfter: now.Add(24 * time.Hour)},
+		{desc: "max-duration and cap-to-ca-expiry: the shorter wins",
+			caNotBefore: now.Add(-time.Hour), caNotAfter: now.Add(2 * time.Hour), policy: signers.Policy{MaxDuration: 24 * time.Hour, CapToCAExpiry: true},
+			wantNotBefore: now, wantNotAfter: now.Add(2 * time.Hour)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.desc, func(t *testing.T) {
@@ -157,8 +167,84 @@ func TestSignValidity(t *testing.T) {
 			if !res.NotBefore.Equal(leaf.NotBefore) || !res.NotAfter.Equal(leaf.NotAfter) {
 				t.Errorf("Result says %s to %s", res.NotBefore, res.NotAfter)
 			}
+			if res.OutlivesCA != tt.wantOutlivesCA {
+				t.Errorf("OutlivesCA = %v, want %v", res.OutlivesCA, tt.wantOutlivesCA)
+			}
 			verify(t, root.Cert, []*x509.Certificate{leaf}, now, x509.ExtKeyUsageAny)
 		})
+	}
+}
+
+// TestValidityIsExactlyTheRequestedDuration pins cert-manager's rule for
+// every way a duration can be asked for: NotAfter - NotBefore is the
+// duration to the second, whatever the CA's own expiry, unless
+// cap-to-ca-expiry is on, which never lets a certificate outlive its CA.
+func TestValidityIsExactlyTheRequestedDuration(t *testing.T) {
+	// Not on a whole second, as a real clock is: the window must still be exact.
+	now := time.Now().Truncate(time.Second).Add(987654321 * time.Nanosecond)
+	longCA := signertest.NewCA(t, testpki.CAOptions{CommonName: "long-lived", NotBefore: now.Add(-time.Hour), NotAfter: now.Add(20000 * time.Hour)})
+	shortCA := signertest.NewCA(t, testpki.CAOptions{CommonName: "expires in 2m", NotBefore: now.Add(-time.Hour), NotAfter: now.Add(2 * time.Minute)})
+	midCA := signertest.NewCA(t, testpki.CAOptions{CommonName: "expires in 100h", NotBefore: now.Add(-time.Hour), NotAfter: now.Add(100 * time.Hour)})
+
+	durations := []time.Duration{10 * time.Minute, time.Hour, 55*time.Minute + 33*time.Second, 896 * time.Hour, 2160 * time.Hour, 10000 * time.Hour}
+	inputs := map[string]func(time.Duration) signers.Input{
+		"annotation": func(d time.Duration) signers.Input {
+			return signers.Input{Annotations: map[string]string{signers.AnnotationRequestDuration: d.String()}}
+		},
+		"expirationSeconds": func(d time.Duration) signers.Input {
+			return signers.Input{ExpirationSeconds: ptr(int32(d / time.Second))}
+		},
+	}
+	signed := 0
+	for _, d := range durations {
+		for how, input := range inputs {
+			for _, root := range []*testpki.CA{longCA, midCA, shortCA} {
+				for _, capToCA := range []bool{false, true} {
+					name := fmt.Sprintf("%s/%s/CA %s/cap-to-ca-expiry=%v", d, how, root.Cert.Subject.CommonName, capToCA)
+					t.Run(name, func(t *testing.T) {
+						tmpl := template(t, testpki.ECDSAP256, input(d), signers.Policy{CapToCAExpiry: capToCA}, now)
+						res, err := ca.New(signertest.IssuerCA(t, root), nil).Sign(tmpl, now)
+						if err != nil {
+							t.Fatalf("Sign: %v", err)
+						}
+						signed++
+						leaf := parseChain(t, res.CertificatePEM)[0]
+						start := now.Truncate(time.Second)
+						if !leaf.NotBefore.Equal(start) {
+							t.Errorf("NotBefore %s, want the signing second %s", leaf.NotBefore, start)
+						}
+						caEnd := root.Cert.NotAfter
+						pastCA := start.Add(d).After(caEnd)
+						switch {
+						case !capToCA || !pastCA:
+							if got := leaf.NotAfter.Sub(leaf.NotBefore); got != d {
+								t.Errorf("NotAfter - NotBefore = %s, want exactly %s", got, d)
+							}
+						default:
+							if !leaf.NotAfter.Equal(caEnd) {
+								t.Errorf("cap-to-ca-expiry: NotAfter %s, want the CA's %s", leaf.NotAfter, caEnd)
+							}
+						}
+						if capToCA && leaf.NotAfter.After(caEnd) {
+							t.Errorf("cap-to-ca-expiry: NotAfter %s is past the CA's %s", leaf.NotAfter, caEnd)
+						}
+						if !capToCA && pastCA && !leaf.NotAfter.After(caEnd) {
+							t.Errorf("NotAfter %s: the requested %s was shortened to the CA's %s", leaf.NotAfter, d, caEnd)
+						}
+						if want := leaf.NotAfter.After(caEnd); res.OutlivesCA != want {
+							t.Errorf("OutlivesCA = %v, want %v", res.OutlivesCA, want)
+						}
+						if !res.NotBefore.Equal(leaf.NotBefore) || !res.NotAfter.Equal(leaf.NotAfter) {
+							t.Errorf("Result says %s to %s, the certificate %s to %s", res.NotBefore, res.NotAfter, leaf.NotBefore, leaf.NotAfter)
+						}
+					})
+				}
+			}
+		}
+	}
+	// 6 durations x 2 ways to ask x 3 CAs x cap on/off.
+	if signed != 72 {
+		t.Errorf("signed %d certificates, want 72", signed)
 	}
 }
 
@@ -196,7 +282,7 @@ func TestChainDropsTheRoot(t *testing.T) {
 
 	tests := []struct {
 		desc          string
-		ca            *issuers.CA
+		ca            *signers.CA
 		leafIssuer    string
 		intermediates []string
 		wantCA        []byte
@@ -231,8 +317,7 @@ func TestChainDropsTheRoot(t *testing.T) {
 func TestSignCopiesIssuerURLs(t *testing.T) {
 	now := time.Now()
 	root := signertest.CA(t, testpki.ECDSAP256)
-	cfg := &issuers.CAConfig{
-		SecretName:             "ca",
+	cfg := &ca.Config{
 		CRLDistributionPoints:  []string{"http://crl.example.com/ca.crl"},
 		OCSPServers:            []string{"http://ocsp.example.com"},
 		IssuingCertificateURLs: []string{"http://example.com/ca.crt"},
@@ -266,7 +351,7 @@ func TestSignCACertificate(t *testing.T) {
 	if !sub.IsCA || sub.KeyUsage&x509.KeyUsageCertSign == 0 || sub.MaxPathLen > 0 {
 		t.Fatalf("sub CA isCA=%v keyUsage=%v maxPathLen=%d", sub.IsCA, sub.KeyUsage, sub.MaxPathLen)
 	}
-	subCA := &issuers.CA{Certificate: sub, Chain: []*x509.Certificate{sub}, Key: subKey, CAPEM: res.CAPEM}
+	subCA := &signers.CA{Certificate: sub, Chain: []*x509.Certificate{sub}, Key: subKey, CAPEM: res.CAPEM}
 	res2, err := ca.New(subCA, nil).Sign(template(t, testpki.Ed25519, signers.Input{Usages: []string{"client auth"}}, signers.Policy{}, now), now)
 	if err != nil {
 		t.Fatal(err)
@@ -297,7 +382,7 @@ func TestSignDoesNotChangeTheTemplate(t *testing.T) {
 	short := signertest.NewCA(t, testpki.CAOptions{NotAfter: now.Add(time.Hour)})
 	tmpl := template(t, testpki.ECDSAP256, signers.Input{}, signers.Policy{}, now)
 	before := *tmpl.Cert
-	if _, err := ca.New(signertest.IssuerCA(t, short), &issuers.CAConfig{OCSPServers: []string{"http://ocsp"}}).Sign(tmpl, now); err != nil {
+	if _, err := ca.New(signertest.IssuerCA(t, short), &ca.Config{OCSPServers: []string{"http://ocsp"}}).Sign(tmpl, now); err != nil {
 		t.Fatal(err)
 	}
 	if !tmpl.Cert.NotAfter.Equal(before.NotAfter) || tmpl.Cert.OCSPServer != nil || tmpl.Cert.AuthorityKeyId != nil {

@@ -10,19 +10,23 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/signet-dev/signet/pkg/issuers"
 	"github.com/signet-dev/signet/pkg/signers"
 )
 
+// Config is what a SelfSigned issuer's spec.selfSigned puts into each certificate.
+type Config struct {
+	CRLDistributionPoints []string
+}
+
 type signer struct {
 	key crypto.Signer
-	cfg issuers.SelfSignedConfig
+	cfg Config
 }
 
 // New returns a Signer that signs with key, the private key of the request
 // (from the request's private-key Secret), and the issuer's spec.selfSigned.
 // cfg may be nil.
-func New(key crypto.Signer, cfg *issuers.SelfSignedConfig) signers.Signer {
+func New(key crypto.Signer, cfg *Config) signers.Signer {
 	s := &signer{key: key}
 	if cfg != nil {
 		s.cfg = *cfg
@@ -34,7 +38,7 @@ func New(key crypto.Signer, cfg *issuers.SelfSignedConfig) signers.Signer {
 // key. The key must be the one whose public key the request carries, else
 // the Failure ErrorKeyMatch. The certificate is its own CA (CAPEM).
 func (s *signer) Sign(t *signers.Template, now time.Time) (*signers.Result, error) {
-	if s.key == nil || !issuers.PublicKeysEqual(s.key.Public(), t.PublicKey) {
+	if s.key == nil || !signers.PublicKeysEqual(s.key.Public(), t.PublicKey) {
 		return nil, &signers.Failure{Reason: signers.ReasonErrorKeyMatch,
 			Message: "the private key in the referenced Secret is not the key of the certificate request"}
 	}

@@ -5,12 +5,12 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/signet-dev/signet/internal/testpki"
-	"github.com/signet-dev/signet/pkg/issuers"
 	"github.com/signet-dev/signet/pkg/signers"
 	"github.com/signet-dev/signet/pkg/signers/internal/signertest"
 	"github.com/signet-dev/signet/pkg/signers/selfsigned"
@@ -32,7 +32,7 @@ func template(t *testing.T, kt testpki.KeyType, annotations map[string]string, n
 
 func TestSelfSignedEveryKeyType(t *testing.T) {
 	now := time.Now()
-	cfg := &issuers.SelfSignedConfig{CRLDistributionPoints: []string{"http://crl.example.com/self.crl"}}
+	cfg := &selfsigned.Config{CRLDistributionPoints: []string{"http://crl.example.com/self.crl"}}
 	for _, kt := range signertest.KeyTypes {
 		for _, isCA := range []bool{false, true} {
 			name := string(kt)
@@ -50,12 +50,12 @@ func TestSelfSignedEveryKeyType(t *testing.T) {
 				if !bytes.Equal(res.CertificatePEM, res.CAPEM) {
 					t.Errorf("CAPEM is not the certificate itself")
 				}
-				certs, err := issuers.ParseCertificates(res.CertificatePEM)
+				certs, err := signers.ParseCertificates(res.CertificatePEM)
 				if err != nil || len(certs) != 1 {
 					t.Fatalf("status.certificate: %d certificates, %v", len(certs), err)
 				}
 				c := certs[0]
-				if !bytes.Equal(c.RawIssuer, c.RawSubject) || !issuers.IsSelfSigned(c) {
+				if !bytes.Equal(c.RawIssuer, c.RawSubject) || !signers.IsSelfSigned(c) {
 					t.Errorf("issuer %s, subject %s: want self-signed", c.Issuer, c.Subject)
 				}
 				if c.IsCA != isCA || (c.KeyUsage&x509.KeyUsageCertSign != 0) != isCA {
@@ -67,7 +67,7 @@ func TestSelfSignedEveryKeyType(t *testing.T) {
 				if len(c.AuthorityKeyId) != 0 || len(c.SubjectKeyId) != 20 {
 					t.Errorf("AuthorityKeyId %x SubjectKeyId %x", c.AuthorityKeyId, c.SubjectKeyId)
 				}
-				if !c.NotBefore.Equal(res.NotBefore) || !c.NotAfter.Equal(res.NotAfter) || c.NotAfter.Sub(c.NotBefore) != signers.DefaultDuration+signers.DefaultBackdate {
+				if !c.NotBefore.Equal(res.NotBefore) || !c.NotAfter.Equal(res.NotAfter) || c.NotAfter.Sub(c.NotBefore) != signers.DefaultDuration {
 					t.Errorf("validity %s to %s (Result %s to %s)", c.NotBefore, c.NotAfter, res.NotBefore, res.NotAfter)
 				}
 				roots := x509.NewCertPool()
@@ -98,5 +98,40 @@ func TestSelfSignedKeyMismatch(t *testing.T) {
 				t.Fatalf("err = %v, want Failure %s", err, signers.ReasonErrorKeyMatch)
 			}
 		})
+	}
+}
+
+// TestSelfSignedValidityIsExactlyTheRequestedDuration: a self-signed
+// certificate is its own CA, so cap-to-ca-expiry changes nothing and the
+// window is always the duration to the second.
+func TestSelfSignedValidityIsExactlyTheRequestedDuration(t *testing.T) {
+	now := time.Now().Truncate(time.Second).Add(123456789 * time.Nanosecond)
+	key := signertest.Key(t, testpki.ECDSAP256)
+	csr := signertest.CSR(t, key, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "self"}})
+	for _, d := range []time.Duration{10 * time.Minute, time.Hour, 55*time.Minute + 33*time.Second, 896 * time.Hour, 2160 * time.Hour, 10000 * time.Hour} {
+		for _, capToCA := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/cap-to-ca-expiry=%v", d, capToCA), func(t *testing.T) {
+				secs := int32(d / time.Second)
+				tmpl, err := signers.BuildTemplate(signers.Input{Request: csr, ExpirationSeconds: &secs}, signers.Policy{CapToCAExpiry: capToCA}, now)
+				if err != nil {
+					t.Fatalf("BuildTemplate: %v", err)
+				}
+				res, err := selfsigned.New(key, nil).Sign(tmpl, now)
+				if err != nil {
+					t.Fatalf("Sign: %v", err)
+				}
+				certs, err := signers.ParseCertificates(res.CertificatePEM)
+				if err != nil {
+					t.Fatal(err)
+				}
+				c := certs[0]
+				if !c.NotBefore.Equal(now.Truncate(time.Second)) || c.NotAfter.Sub(c.NotBefore) != d {
+					t.Errorf("validity %s to %s (%s), want %s from %s", c.NotBefore, c.NotAfter, c.NotAfter.Sub(c.NotBefore), d, now.Truncate(time.Second))
+				}
+				if res.OutlivesCA {
+					t.Error("a self-signed certificate cannot outlive itself")
+				}
+			})
+		}
 	}
 }

@@ -25,6 +25,11 @@ const (
 // sign now.
 const SignerConditionReady = "Ready"
 
+// SignerConditionShortLivedCA is the condition type, on CA signers, that says
+// whether the CA certificate ends before a certificate of the default duration
+// signed now would.
+const SignerConditionShortLivedCA = "ShortLivedCA"
+
 // IssuerReference names the cert-manager issuer a signer is computed from.
 type IssuerReference struct {
 	// group is the API group of the issuer. It is always cert-manager.io.
@@ -65,8 +70,10 @@ type CertificateAuthority struct {
 	SerialNumber string `json:"serialNumber"`
 	// notBefore is the time from which the CA certificate is valid.
 	NotBefore metav1.Time `json:"notBefore"`
-	// notAfter is the time at which the CA certificate expires. Certificates
-	// this signer issues never outlive it.
+	// notAfter is the time at which the CA certificate expires. As with
+	// cert-manager, a certificate this signer issues may end later (it then
+	// stops verifying when the CA expires, unless the CA is renewed with the
+	// same key); signet started with --cap-to-ca-expiry never signs past it.
 	NotAfter metav1.Time `json:"notAfter"`
 	// fingerprintSHA256 is the SHA-256 digest of the CA certificate's DER
 	// encoding, as upper-case hexadecimal byte pairs separated by colons (the
@@ -86,7 +93,11 @@ type SignerStatus struct {
 	// SecretNotFound; SecretInvalid (tls.crt, tls.key or ca.crt missing or
 	// unparsable); KeyMismatch (tls.key is not the key of tls.crt); NotCA;
 	// CAExpired; CANotYetValid; UnsupportedIssuerType (signet does not sign
-	// with Vault, ACME or Venafi issuers).
+	// with Vault, ACME or Venafi issuers). CA signers whose CA certificate
+	// parsed also have a ShortLivedCA condition: True (reason
+	// CAExpiresWithinDefaultDuration) when the CA ends before a certificate of
+	// the default duration (90 days, or --max-duration if shorter) signed now
+	// would, False (CAOutlivesDefaultDuration) otherwise.
 	// +listType=map
 	// +listMapKey=type
 	// +optional

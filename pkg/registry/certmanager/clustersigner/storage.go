@@ -17,6 +17,7 @@ func NewREST(source computed.Source) *computed.REST {
 		Resource:     certmanager.Resource("clustersigners"),
 		SingularName: "clustersigner",
 		Namespaced:   false,
+		Categories:   []string{"cert-manager"}, // cert-manager's CRDs' category: kubectl get cert-manager lists signers too
 		New:          func() runtime.Object { return &certmanager.ClusterSigner{} },
 		NewList:      func() runtime.Object { return &certmanager.ClusterSignerList{} },
 		Build: func(m metav1.ObjectMeta, spec certmanager.SignerSpec, status certmanager.SignerStatus) runtime.Object {

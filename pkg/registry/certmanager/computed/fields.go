@@ -7,6 +7,7 @@ import (
 
 	"github.com/signet-dev/signet/pkg/apis/certmanager"
 	"github.com/signet-dev/signet/pkg/issuers"
+	"github.com/signet-dev/signet/pkg/signers"
 )
 
 // Fields computes a signer's metadata, spec and status from its issuer's State.
@@ -40,16 +41,29 @@ func Fields(s *issuers.State) (metav1.ObjectMeta, certmanager.SignerSpec, certma
 			LastTransitionTime: metav1.NewTime(s.LastTransitionTime),
 		}},
 	}
+	if e := s.CAExpiry; e != nil {
+		short := metav1.ConditionFalse
+		if e.ShortLived {
+			short = metav1.ConditionTrue
+		}
+		status.Conditions = append(status.Conditions, metav1.Condition{
+			Type:               certmanager.SignerConditionShortLivedCA,
+			Status:             short,
+			Reason:             e.Reason,
+			Message:            e.Message,
+			LastTransitionTime: metav1.NewTime(e.LastTransitionTime),
+		})
+	}
 	if s.CA != nil {
 		c := s.CA.Certificate
 		status.CA = &certmanager.CertificateAuthority{
 			Subject:           c.Subject.String(),
 			Issuer:            c.Issuer.String(),
-			SerialNumber:      issuers.SerialNumber(c),
+			SerialNumber:      signers.SerialNumber(c),
 			NotBefore:         metav1.NewTime(c.NotBefore),
 			NotAfter:          metav1.NewTime(c.NotAfter),
-			FingerprintSHA256: issuers.FingerprintSHA256(c),
-			KeyAlgorithm:      issuers.KeyAlgorithm(c.PublicKey),
+			FingerprintSHA256: signers.FingerprintSHA256(c),
+			KeyAlgorithm:      signers.KeyAlgorithm(c.PublicKey),
 		}
 	}
 	return m, spec, status

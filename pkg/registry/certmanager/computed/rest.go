@@ -32,8 +32,10 @@ type Resource struct {
 	Resource     schema.GroupResource
 	SingularName string
 	Namespaced   bool
-	New          func() runtime.Object
-	NewList      func() runtime.Object
+	// Categories are the discovery categories (kubectl get <category>).
+	Categories []string
+	New        func() runtime.Object
+	NewList    func() runtime.Object
 	// Build makes the API object for one issuer's State.
 	Build func(meta metav1.ObjectMeta, spec certmanager.SignerSpec, status certmanager.SignerStatus) runtime.Object
 	// SetItems fills a list made by NewList.
@@ -61,6 +63,7 @@ var (
 	_ rest.Watcher              = &REST{}
 	_ rest.Scoper               = &REST{}
 	_ rest.SingularNameProvider = &REST{}
+	_ rest.CategoriesProvider   = &REST{}
 	_ rest.TableConvertor       = &REST{}
 )
 
@@ -74,6 +77,7 @@ func (r *REST) NewList() runtime.Object { return r.res.NewList() }
 func (r *REST) Destroy()                {}
 func (r *REST) NamespaceScoped() bool   { return r.res.Namespaced }
 func (r *REST) GetSingularName() string { return r.res.SingularName }
+func (r *REST) Categories() []string    { return r.res.Categories }
 func (r *REST) namespace(ctx context.Context) string {
 	if !r.res.Namespaced {
 		return ""

@@ -2,6 +2,7 @@ package computed_test
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apimachinery/pkg/watch"
 	genericapirequest "k8s.io/apiserver/pkg/endpoints/request"
+	"k8s.io/apiserver/pkg/registry/rest"
 	dynamicfake "k8s.io/client-go/dynamic/fake"
 	kubefake "k8s.io/client-go/kubernetes/fake"
 	"k8s.io/utils/ptr"
@@ -101,8 +103,13 @@ func TestGetComputesSignerFromIssuer(t *testing.T) {
 	if s.UID != "uid-ca" || s.Labels["tier"] != "prod" || s.ResourceVersion == "" {
 		t.Errorf("metadata = %+v", s.ObjectMeta)
 	}
-	if len(s.Status.Conditions) != 1 || s.Status.Conditions[0].Status != metav1.ConditionTrue {
+	if len(s.Status.Conditions) != 2 || s.Status.Conditions[0].Type != certmanager.SignerConditionReady || s.Status.Conditions[0].Status != metav1.ConditionTrue {
 		t.Errorf("conditions = %+v", s.Status.Conditions)
+	}
+	// The CA is valid for a year: longer than a 90-day certificate.
+	if c := s.Status.Conditions[len(s.Status.Conditions)-1]; c.Type != certmanager.SignerConditionShortLivedCA || c.Status != metav1.ConditionFalse ||
+		c.Reason != issuers.ReasonCAOutlivesDefaultDuration || c.LastTransitionTime.IsZero() {
+		t.Errorf("ShortLivedCA condition = %+v", c)
 	}
 	if s.Status.CA == nil || s.Status.CA.Subject != "CN=team CA,O=signet tests" || s.Status.CA.KeyAlgorithm != "ECDSA P-256" {
 		t.Errorf("status.ca = %+v", s.Status.CA)
@@ -118,8 +125,8 @@ func TestGetComputesSignerFromIssuer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cond := obj.(*certmanager.Signer).Status.Conditions[0]; cond.Status != metav1.ConditionFalse || cond.Reason != issuers.ReasonSecretNotFound {
-		t.Errorf("missing Secret: condition = %+v", cond)
+	if conds := obj.(*certmanager.Signer).Status.Conditions; len(conds) != 1 || conds[0].Status != metav1.ConditionFalse || conds[0].Reason != issuers.ReasonSecretNotFound {
+		t.Errorf("missing Secret: conditions = %+v, want Ready=False only (no CA to judge)", conds)
 	}
 }
 
@@ -232,6 +239,15 @@ func TestWatch(t *testing.T) {
 	}
 }
 
+func TestSignersAreInTheCertManagerCategory(t *testing.T) {
+	c, _ := startCache(t, fixtures()...)
+	for name, r := range map[string]rest.CategoriesProvider{"signers": signer.NewREST(c), "clustersigners": clustersigner.NewREST(c)} {
+		if got := r.Categories(); !slices.Equal(got, []string{"cert-manager"}) {
+			t.Errorf("%s categories = %v, want [cert-manager]", name, got)
+		}
+	}
+}
+
 func TestTable(t *testing.T) {
 	c, _ := startCache(t, fixtures()...)
 	r := signer.NewREST(c)
@@ -259,7 +275,19 @@ func TestTable(t *testing.T) {
 	if ca[0] != "ca" || ca[1] != "CA" || ca[2] != "True" || ca[3] != "issuers.cert-manager.io/team-a.ca" || ca[4] == "<none>" {
 		t.Errorf("ca row = %v", ca)
 	}
-	if missing[2] != "False" || missing[4] != "<none>" || missing[6] != issuers.ReasonSecretNotFound {
+	var wide []string
+	for _, col := range tbl.ColumnDefinitions {
+		if col.Priority == 1 {
+			wide = append(wide, col.Name)
+		}
+	}
+	if want := []string{"Short-Lived CA", "Reason", "Message"}; !slices.Equal(wide, want) {
+		t.Errorf("-o wide columns = %v, want %v", wide, want)
+	}
+	if ca[6] != "False" || ca[7] != issuers.ReasonReady {
+		t.Errorf("ca row = %v, want Short-Lived CA False (a year-long CA), reason Ready", ca)
+	}
+	if missing[2] != "False" || missing[4] != "<none>" || missing[6] != "<none>" || missing[7] != issuers.ReasonSecretNotFound {
 		t.Errorf("missing row = %v", missing)
 	}
 	if _, err := r.ConvertToTable(context.Background(), &certmanager.SignerList{}, &metav1.TableOptions{NoHeaders: true}); err != nil {

@@ -14,7 +14,8 @@ import (
 )
 
 // table renders signers for kubectl get: NAME, TYPE, READY, SIGNER NAME,
-// CA EXPIRES, AGE, and with -o wide the readiness reason and message.
+// CA EXPIRES, AGE, and with -o wide whether the CA is short-lived and the
+// readiness reason and message.
 type table struct{}
 
 var columns = []metav1.TableColumnDefinition{
@@ -24,6 +25,7 @@ var columns = []metav1.TableColumnDefinition{
 	{Name: "Signer Name", Type: "string", Description: "The spec.signerName a CertificateSigningRequest uses."},
 	{Name: "CA Expires", Type: "string", Description: "Time until the CA certificate expires, for CA signers."},
 	{Name: "Age", Type: "string", Description: "Time since the issuer was created."},
+	{Name: "Short-Lived CA", Type: "string", Priority: 1, Description: "Status of the ShortLivedCA condition: True if the CA certificate ends before a certificate of the default duration signed now would."},
 	{Name: "Reason", Type: "string", Priority: 1, Description: "Reason of the Ready condition."},
 	{Name: "Message", Type: "string", Priority: 1, Description: "Message of the Ready condition."},
 }
@@ -51,10 +53,13 @@ func (table) ConvertToTable(_ context.Context, obj runtime.Object, opts runtime.
 			return fmt.Errorf("cannot show %T as a signer", o)
 		}
 		m := o.(signerView)
-		ready, reason, message := "Unknown", "", ""
+		ready, reason, message, shortLivedCA := "Unknown", "", "", "<none>"
 		for _, c := range status.Conditions {
-			if c.Type == certmanager.SignerConditionReady {
+			switch c.Type {
+			case certmanager.SignerConditionReady:
 				ready, reason, message = string(c.Status), c.Reason, c.Message
+			case certmanager.SignerConditionShortLivedCA:
+				shortLivedCA = string(c.Status)
 			}
 		}
 		expires := "<none>"
@@ -67,7 +72,7 @@ func (table) ConvertToTable(_ context.Context, obj runtime.Object, opts runtime.
 		}
 		t.Rows = append(t.Rows, metav1.TableRow{
 			Cells: []interface{}{m.GetName(), string(spec.Type), ready, spec.SignerName, expires,
-				duration.HumanDuration(now.Sub(m.GetCreationTimestamp().Time)), reason, message},
+				duration.HumanDuration(now.Sub(m.GetCreationTimestamp().Time)), shortLivedCA, reason, message},
 			Object: runtime.RawExtension{Object: o},
 		})
 		return nil

@@ -117,13 +117,14 @@ func (r *REST) sign(ref issuers.Ref, req *certmanager.SigningRequest) (*certmana
 	if err != nil {
 		return nil, policyError(err)
 	}
-	result, err := ca.New(state.CA, state.Issuer.CA).Sign(tmpl, now)
+	result, err := ca.New(state.CA, caConfig(state.Issuer.CA)).Sign(tmpl, now)
 	if errors.Is(err, signers.ErrCANotValid) {
 		return nil, apierrors.NewConflict(r.resource, ref.Name, err)
 	}
 	if err != nil {
 		return nil, policyError(err)
 	}
+	signers.CountIssued(string(r.kind), result)
 	out := req.DeepCopy()
 	out.Status = certmanager.SigningRequestStatus{
 		Certificate: result.CertificatePEM,
@@ -132,6 +133,13 @@ func (r *REST) sign(ref issuers.Ref, req *certmanager.SigningRequest) (*certmana
 		NotAfter:    metav1.NewTime(result.NotAfter),
 	}
 	return out, nil
+}
+
+func caConfig(c *issuers.CAConfig) *ca.Config {
+	if c == nil {
+		return nil
+	}
+	return &ca.Config{CRLDistributionPoints: c.CRLDistributionPoints, OCSPServers: c.OCSPServers, IssuingCertificateURLs: c.IssuingCertificateURLs}
 }
 
 // policyError is a 400 whose cause carries the same reason a CSR's Failed

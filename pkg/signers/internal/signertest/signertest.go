@@ -12,7 +12,7 @@ import (
 	"testing"
 
 	"github.com/signet-dev/signet/internal/testpki"
-	"github.com/signet-dev/signet/pkg/issuers"
+	"github.com/signet-dev/signet/pkg/signers"
 )
 
 // KeyTypes is every key type signet signs for and with.
@@ -79,15 +79,15 @@ func NewCA(tb testing.TB, o testpki.CAOptions) *testpki.CA {
 	return ca
 }
 
-// IssuerCA is the CA issuers.ParseCA reads from a Secret whose tls.crt is
+// IssuerCA is the CA signers.ParseCA reads from a Secret whose tls.crt is
 // signing followed by chain, with signing's key.
-func IssuerCA(tb testing.TB, signing *testpki.CA, chain ...*testpki.CA) *issuers.CA {
+func IssuerCA(tb testing.TB, signing *testpki.CA, chain ...*testpki.CA) *signers.CA {
 	tb.Helper()
 	crt := signing.CertPEM()
 	for _, c := range chain {
 		crt = append(crt, c.CertPEM()...)
 	}
-	ca, err := issuers.ParseCA("test/ca", map[string][]byte{issuers.TLSCertKey: crt, issuers.TLSKeyKey: signing.KeyPEM()})
+	ca, err := signers.ParseCA("test/ca", map[string][]byte{signers.TLSCertKey: crt, signers.TLSKeyKey: signing.KeyPEM()})
 	if err != nil {
 		tb.Fatalf("ParseCA: %v", err)
 	}

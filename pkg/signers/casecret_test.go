@@ -1,4 +1,4 @@
-package issuers
+package signers
 
 import (
 	"errors"
@@ -27,15 +27,15 @@ func TestParseCA(t *testing.T) {
 		{"intermediate with chain and ca.crt", map[string][]byte{
 			TLSCertKey: append(inter.CertPEM(), root.CertPEM()...), TLSKeyKey: inter.KeyPEM(), CACertKey: root.CertPEM()}, ""},
 		{"ed25519 CA", caData(testpki.MustCA(testpki.CAOptions{KeyType: testpki.Ed25519})), ""},
-		{"no tls.crt", map[string][]byte{TLSKeyKey: root.KeyPEM()}, ReasonSecretInvalid},
-		{"no tls.key", map[string][]byte{TLSCertKey: root.CertPEM()}, ReasonSecretInvalid},
-		{"garbage tls.crt", map[string][]byte{TLSCertKey: []byte("not pem"), TLSKeyKey: root.KeyPEM()}, ReasonSecretInvalid},
-		{"key in tls.crt", map[string][]byte{TLSCertKey: root.KeyPEM(), TLSKeyKey: root.KeyPEM()}, ReasonSecretInvalid},
-		{"garbage tls.key", map[string][]byte{TLSCertKey: root.CertPEM(), TLSKeyKey: []byte("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")}, ReasonSecretInvalid},
-		{"mismatched key", map[string][]byte{TLSCertKey: root.CertPEM(), TLSKeyKey: other.KeyPEM()}, ReasonKeyMismatch},
-		{"not a CA", caData(leaf), ReasonNotCA},
-		{"bad ca.crt", map[string][]byte{TLSCertKey: root.CertPEM(), TLSKeyKey: root.KeyPEM(), CACertKey: []byte("junk")}, ReasonSecretInvalid},
-		{"oversized tls.crt", map[string][]byte{TLSCertKey: make([]byte, maxSecretValueBytes+1), TLSKeyKey: root.KeyPEM()}, ReasonSecretInvalid},
+		{"no tls.crt", map[string][]byte{TLSKeyKey: root.KeyPEM()}, CAReasonSecretInvalid},
+		{"no tls.key", map[string][]byte{TLSCertKey: root.CertPEM()}, CAReasonSecretInvalid},
+		{"garbage tls.crt", map[string][]byte{TLSCertKey: []byte("not pem"), TLSKeyKey: root.KeyPEM()}, CAReasonSecretInvalid},
+		{"key in tls.crt", map[string][]byte{TLSCertKey: root.KeyPEM(), TLSKeyKey: root.KeyPEM()}, CAReasonSecretInvalid},
+		{"garbage tls.key", map[string][]byte{TLSCertKey: root.CertPEM(), TLSKeyKey: []byte("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")}, CAReasonSecretInvalid},
+		{"mismatched key", map[string][]byte{TLSCertKey: root.CertPEM(), TLSKeyKey: other.KeyPEM()}, CAReasonKeyMismatch},
+		{"not a CA", caData(leaf), CAReasonNotCA},
+		{"bad ca.crt", map[string][]byte{TLSCertKey: root.CertPEM(), TLSKeyKey: root.KeyPEM(), CACertKey: []byte("junk")}, CAReasonSecretInvalid},
+		{"oversized tls.crt", map[string][]byte{TLSCertKey: make([]byte, maxSecretValueBytes+1), TLSKeyKey: root.KeyPEM()}, CAReasonSecretInvalid},
 	}
 	for _, tt := range tests {
 		t.Run(tt.desc, func(t *testing.T) {
@@ -69,8 +69,8 @@ func TestCAValidity(t *testing.T) {
 		wantReason string
 	}{
 		{"valid", now.Add(-time.Hour), now.Add(time.Hour), ""},
-		{"expired", now.Add(-2 * time.Hour), now.Add(-time.Hour), ReasonCAExpired},
-		{"not yet valid", now.Add(time.Hour), now.Add(2 * time.Hour), ReasonCANotYetValid},
+		{"expired", now.Add(-2 * time.Hour), now.Add(-time.Hour), CAReasonExpired},
+		{"not yet valid", now.Add(time.Hour), now.Add(2 * time.Hour), CAReasonNotYetValid},
 	}
 	for _, tt := range tests {
 		ca, err := ParseCA("ns/s", caData(testpki.MustCA(testpki.CAOptions{NotBefore: tt.notBefore, NotAfter: tt.notAfter})))
@@ -84,20 +84,6 @@ func TestCAValidity(t *testing.T) {
 			t.Errorf("%s: unexpected %v", tt.desc, err)
 		case tt.wantReason != "" && (!errors.As(err, &caErr) || caErr.Reason != tt.wantReason):
 			t.Errorf("%s: err = %v, want reason %s", tt.desc, err, tt.wantReason)
-		}
-	}
-}
-
-func TestDescribeCertificate(t *testing.T) {
-	for typ, want := range map[testpki.KeyType]string{
-		testpki.ECDSAP256: "ECDSA P-256", testpki.ECDSAP384: "ECDSA P-384", testpki.RSA2048: "RSA 2048", testpki.Ed25519: "Ed25519",
-	} {
-		ca := testpki.MustCA(testpki.CAOptions{KeyType: typ})
-		if got := KeyAlgorithm(ca.Cert.PublicKey); got != want {
-			t.Errorf("KeyAlgorithm(%s) = %q, want %q", typ, got, want)
-		}
-		if fp := FingerprintSHA256(ca.Cert); len(fp) != 32*3-1 {
-			t.Errorf("fingerprint %q has the wrong length", fp)
 		}
 	}
 }
