@@ -63,7 +63,7 @@ func TestRatiosCompareSignetWithTheCeilingOfItsScenario(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"NOT met: burst CSRs/s (one requester, P-256): signet / ceiling = 0.80 (target ≥ 0.9)", "## Cost of a burst"} {
+	for _, want := range []string{"NOT met: burst CSRs/s (one requester, P-256): signet / ceiling = 0.800 (target ≥ 0.9)", "## Cost of a burst"} {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("report.md lacks %q", want)
 		}
