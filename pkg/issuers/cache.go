@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -16,6 +17,7 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
@@ -61,12 +63,20 @@ var ErrExpired = errors.New("resource version too old or from another signet pro
 type Options struct {
 	// ClusterResourceNamespace holds the Secrets of ClusterIssuers.
 	ClusterResourceNamespace string
+	// SecretMetadata lists and watches Secret metadata (one watch for all
+	// Secrets). Without it the Cache watches full Secrets through its
+	// clientset, which only fake clientsets in tests should do.
+	SecretMetadata metadata.Interface
+	// SecretReaders is how many CA Secrets are read at a time.
+	SecretReaders int
 	// HistorySize is how many events a watch can resume from.
 	HistorySize int
 	// WatchBuffer is how many events a slow watcher may fall behind before it
 	// is closed (it then resumes from its last resource version).
 	WatchBuffer int
-	Clock       clock.WithTicker
+	// ValidityCheckPeriod is how often CA validity is checked against the clock.
+	ValidityCheckPeriod time.Duration
+	Clock               clock.WithTicker
 	// SigningPolicy is the policy certificates are signed with: CA signers
 	// whose CA ends within its default grant say so (State.CAExpiry).
 	SigningPolicy signers.Policy
@@ -76,11 +86,17 @@ func (o *Options) defaults() {
 	if o.ClusterResourceNamespace == "" {
 		o.ClusterResourceNamespace = "cert-manager"
 	}
+	if o.SecretReaders <= 0 {
+		o.SecretReaders = 8
+	}
 	if o.HistorySize <= 0 {
 		o.HistorySize = 50000
 	}
 	if o.WatchBuffer <= 0 {
 		o.WatchBuffer = 1024
+	}
+	if o.ValidityCheckPeriod <= 0 {
+		o.ValidityCheckPeriod = 15 * time.Second
 	}
 	if o.Clock == nil {
 		o.Clock = clock.RealClock{}
@@ -91,17 +107,20 @@ func (o *Options) defaults() {
 // reference, and their computed States.
 type Cache struct {
 	opts    Options
-	ctx     context.Context
-	secrets *secretWatcher
+	dyn     dynamic.Interface
+	kube    kubernetes.Interface
+	secrets *secretReader
 
-	issuerInformer        cache.SharedIndexInformer
-	clusterIssuerInformer cache.SharedIndexInformer
+	// issuersSynced reports whether both issuer informers have listed and
+	// their handlers have seen every issuer listed; nil until Start.
+	issuersSynced atomic.Pointer[func() bool]
+	synced        atomic.Bool
 
 	mu        sync.RWMutex
+	informers []cache.SharedIndexInformer // set by Start
 	issuers   map[Ref]*Issuer
 	states    map[Ref]*State
 	bySecret  map[SecretKey]map[Ref]struct{}
-	parsedCAs map[SecretKey]parsedCA
 	rv        uint64
 	history   []Event // ring buffer, history[(i) % len] ; oldest at histStart
 	histStart int
@@ -110,61 +129,98 @@ type Cache struct {
 	listeners []func(Ref)
 }
 
-type parsedCA struct {
-	resourceVersion string
-	ca              *signers.CA
-	err             error
-}
-
 // New builds a Cache reading issuers through dyn and their Secrets through kube.
 // Nothing runs until Start.
 func New(dyn dynamic.Interface, kube kubernetes.Interface, opts Options) *Cache {
 	opts.defaults()
 	c := &Cache{
-		opts:      opts,
-		issuers:   map[Ref]*Issuer{},
-		states:    map[Ref]*State{},
-		bySecret:  map[SecretKey]map[Ref]struct{}{},
-		parsedCAs: map[SecretKey]parsedCA{},
-		history:   make([]Event, opts.HistorySize),
-		watchers:  map[*Watch]struct{}{},
+		opts:     opts,
+		dyn:      dyn,
+		kube:     kube,
+		issuers:  map[Ref]*Issuer{},
+		states:   map[Ref]*State{},
+		bySecret: map[SecretKey]map[Ref]struct{}{},
+		history:  make([]Event, opts.HistorySize),
+		watchers: map[*Watch]struct{}{},
 		// Resource versions start at the process start time in microseconds:
 		// a version handed out by an earlier process is then always older than
 		// this one's history, and its watch is told to list again instead of
 		// being served unrelated changes.
 		rv: uint64(opts.Clock.Now().UnixMicro()),
 	}
-	c.secrets = newSecretWatcher(kube, c.onSecretChange)
-	c.issuerInformer = c.newIssuerInformer(dyn, IssuerGVR)
-	c.clusterIssuerInformer = c.newIssuerInformer(dyn, ClusterIssuerGVR)
+	c.secrets = newSecretReader(kube, c.onSecretChange)
 	return c
 }
 
-func (c *Cache) newIssuerInformer(dyn dynamic.Interface, gvr schema.GroupVersionResource) cache.SharedIndexInformer {
-	inf := dynamicinformer.NewFilteredDynamicInformer(dyn, gvr, metav1.NamespaceAll, 0, cache.Indexers{}, nil).Informer()
-	_ = inf.SetTransform(slimIssuer)
-	_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+func (c *Cache) newIssuerInformer(gvr schema.GroupVersionResource) (cache.SharedIndexInformer, cache.ResourceEventHandlerRegistration, error) {
+	inf := dynamicinformer.NewFilteredDynamicInformer(c.dyn, gvr, metav1.NamespaceAll, 0, cache.Indexers{}, nil).Informer()
+	if err := inf.SetTransform(slimIssuer); err != nil {
+		return nil, nil, fmt.Errorf("%s informer: %w", gvr.Resource, err)
+	}
+	reg, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    c.onIssuer,
 		UpdateFunc: func(_, obj interface{}) { c.onIssuer(obj) },
 		DeleteFunc: c.onIssuerDelete,
 	})
-	return inf
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s informer: %w", gvr.Resource, err)
+	}
+	return inf, reg, nil
 }
 
-// Start runs the informers until ctx ends.
-func (c *Cache) Start(ctx context.Context) {
+// Start runs the informers, the Secret watch and the Secret readers until
+// ctx ends. A Cache starts once.
+func (c *Cache) Start(ctx context.Context) error {
 	c.mu.Lock()
-	c.ctx = ctx
-	c.mu.Unlock()
-	go c.issuerInformer.RunWithContext(ctx)
-	go c.clusterIssuerInformer.RunWithContext(ctx)
+	defer c.mu.Unlock()
+	if c.informers != nil {
+		return errors.New("issuers cache already started")
+	}
+	issuerInf, issuerReg, err := c.newIssuerInformer(IssuerGVR)
+	if err != nil {
+		return err
+	}
+	clusterInf, clusterReg, err := c.newIssuerInformer(ClusterIssuerGVR)
+	if err != nil {
+		return err
+	}
+	feed := newSecretFeed(c.opts.SecretMetadata, c.kube, c.secrets)
+	c.informers = []cache.SharedIndexInformer{issuerInf, clusterInf}
+	// An informer has synced once it has handed every listed issuer to its
+	// handlers; the registrations have synced once the handlers have run.
+	issuersSynced := func() bool {
+		return issuerInf.HasSynced() && clusterInf.HasSynced() && issuerReg.HasSynced() && clusterReg.HasSynced()
+	}
+	c.issuersSynced.Store(&issuersSynced)
+	go issuerInf.RunWithContext(ctx)
+	go clusterInf.RunWithContext(ctx)
+	// The Secret list starts once every issuer has registered the Secret it
+	// reads: it then says which exist and at which version, so a missing one
+	// costs no request and the others are read from kube-apiserver's cache.
+	go func() {
+		if cache.WaitForCacheSync(ctx.Done(), issuersSynced) {
+			feed.RunWithContext(ctx)
+		}
+	}()
+	go c.secrets.run(ctx, c.opts.SecretReaders)
 	go c.watchValidity(ctx)
+	return nil
 }
 
-// HasSynced reports whether every issuer, and every Secret those issuers
-// reference, has been read at least once.
+// HasSynced reports whether every issuer has been read and handled, the
+// Secret watch has listed once, and every Secret those issuers reference has
+// had its first answer. Once true it stays true.
 func (c *Cache) HasSynced() bool {
-	return c.issuerInformer.HasSynced() && c.clusterIssuerInformer.HasSynced() && c.secrets.allSynced()
+	if c.synced.Load() {
+		return true
+	}
+	// Issuers first: their handlers register the Secrets to read.
+	issuersSynced := c.issuersSynced.Load()
+	if issuersSynced == nil || !(*issuersSynced)() || !c.secrets.synced() {
+		return false
+	}
+	c.synced.Store(true)
+	return true
 }
 
 // OnChange registers f to be called, outside any lock, after an issuer's
@@ -211,9 +267,6 @@ func (c *Cache) ResourceVersion() uint64 {
 	defer c.mu.RUnlock()
 	return c.rv
 }
-
-// SecretWatches is how many Secrets are watched; for metrics and tests.
-func (c *Cache) SecretWatches() int { return c.secrets.count() }
 
 func (c *Cache) secretKeyFor(iss *Issuer) (SecretKey, bool) {
 	if iss.Type != TypeCA || iss.CA == nil || iss.CA.SecretName == "" {
@@ -281,7 +334,7 @@ func (c *Cache) onIssuerDelete(obj interface{}) {
 	notify()
 }
 
-// refSecret and unrefSecret keep bySecret and the Secret watches in step.
+// refSecret and unrefSecret keep bySecret and the Secret reads in step.
 // Called with c.mu held.
 func (c *Cache) refSecret(ref Ref, key SecretKey) {
 	refs := c.bySecret[key]
@@ -290,11 +343,7 @@ func (c *Cache) refSecret(ref Ref, key SecretKey) {
 		c.bySecret[key] = refs
 	}
 	refs[ref] = struct{}{}
-	ctx := c.ctx
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	c.secrets.acquire(ctx, key)
+	c.secrets.acquire(key)
 }
 
 func (c *Cache) unrefSecret(ref Ref, key SecretKey) {
@@ -302,7 +351,6 @@ func (c *Cache) unrefSecret(ref Ref, key SecretKey) {
 		delete(refs, ref)
 		if len(refs) == 0 {
 			delete(c.bySecret, key)
-			delete(c.parsedCAs, key)
 		}
 	}
 	c.secrets.release(key)
@@ -323,7 +371,7 @@ func (c *Cache) onSecretChange(key SecretKey) {
 // watchValidity recomputes CA issuers whose certificate has since expired or
 // become valid: no object changes then, only the clock.
 func (c *Cache) watchValidity(ctx context.Context) {
-	t := c.opts.Clock.NewTicker(15 * time.Second)
+	t := c.opts.Clock.NewTicker(c.opts.ValidityCheckPeriod)
 	defer t.Stop()
 	for {
 		select {
@@ -340,13 +388,7 @@ func (c *Cache) recheckValidity() {
 	c.mu.Lock()
 	var notifies []func()
 	for ref, s := range c.states {
-		if s.CA == nil {
-			continue
-		}
-		nowValid := now.After(s.CA.Certificate.NotBefore) && now.Before(s.CA.Certificate.NotAfter)
-		wasValid := s.Reason != ReasonCAExpired && s.Reason != ReasonCANotYetValid
-		nowShortLived := s.CAExpiry != nil && caExpiry(s.CA.Certificate, c.opts.SigningPolicy, now).ShortLived
-		if nowValid != wasValid || (s.CAExpiry != nil && nowShortLived != s.CAExpiry.ShortLived) {
+		if clockChangesState(s, c.opts.SigningPolicy, now) {
 			notifies = append(notifies, c.recompute(ref))
 		}
 	}
@@ -411,65 +453,17 @@ func (c *Cache) notifier(ref Ref) func() {
 	}
 }
 
-// compute is the readiness policy. Called with c.mu held.
+// compute derives iss's State from the readiness policy. Called with c.mu held.
 func (c *Cache) compute(iss *Issuer) *State {
 	s := &State{Issuer: iss}
-	if iss.ConfigError != "" {
-		s.Reason, s.Message = ReasonInvalidConfig, fmt.Sprintf("%s: %s", iss.Ref, iss.ConfigError)
-		return s
-	}
-	switch iss.Type {
-	case TypeCA:
-		key, _ := c.secretKeyFor(iss)
+	var secret CASecretState
+	if key, ok := c.secretKeyFor(iss); ok {
 		s.Secret = key
-		secret, synced := c.secrets.get(key)
-		if !synced {
-			s.Reason, s.Message = ReasonPending, fmt.Sprintf("waiting for the first read of CA Secret %s", key)
-			return s
-		}
-		if secret == nil {
-			s.Reason, s.Message = ReasonSecretNotFound, fmt.Sprintf("CA Secret %s not found", key)
-			return s
-		}
-		ca, err := c.parseCA(key, secret)
-		if ca != nil && err == nil {
-			s.CA = ca
-			s.CAExpiry = caExpiry(ca.Certificate, c.opts.SigningPolicy, c.opts.Clock.Now())
-			err = ca.CheckValidity(key.String(), c.opts.Clock.Now())
-		} else if ca != nil {
-			s.CA = ca
-		}
-		if err != nil {
-			var caErr *signers.CAError
-			if errors.As(err, &caErr) {
-				s.Reason, s.Message = caErr.Reason, caErr.Message
-			} else {
-				s.Reason, s.Message = ReasonSecretInvalid, err.Error()
-			}
-			return s
-		}
-		s.Ready, s.Reason = true, ReasonReady
-		s.Message = fmt.Sprintf("signing with CA %s, valid until %s", ca.Certificate.Subject, ca.Certificate.NotAfter.UTC().Format(time.RFC3339))
-	case TypeSelfSigned:
-		s.Ready, s.Reason = true, ReasonReady
-		s.Message = "signs each request with the private key named by its experimental.cert-manager.io/private-key-secret-name annotation"
-	case TypeVault, TypeACME, TypeVenafi:
-		s.Reason = ReasonUnsupportedIssuer
-		s.Message = fmt.Sprintf("signet does not sign with %s issuers", iss.Type)
-	default:
-		s.Reason, s.Message = ReasonInvalidConfig, fmt.Sprintf("%s: unknown issuer type", iss.Ref)
+		secret = c.secrets.state(key)
 	}
+	r := ComputeReadiness(iss, secret, c.opts.SigningPolicy, c.opts.Clock.Now())
+	s.Ready, s.Reason, s.Message, s.CA, s.CAExpiry = r.Ready, r.Reason, r.Message, r.CA, r.CAExpiry
 	return s
-}
-
-// parseCA parses a Secret once per resource version. Called with c.mu held.
-func (c *Cache) parseCA(key SecretKey, secret *corev1.Secret) (*signers.CA, error) {
-	if p, ok := c.parsedCAs[key]; ok && p.resourceVersion == secret.ResourceVersion {
-		return p.ca, p.err
-	}
-	ca, err := signers.ParseCA(key.String(), secret.Data)
-	c.parsedCAs[key] = parsedCA{resourceVersion: secret.ResourceVersion, ca: ca, err: err}
-	return ca, err
 }
 
 // slimIssuer drops what signet never reads from cached issuers: managed

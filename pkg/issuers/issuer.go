@@ -1,8 +1,9 @@
 // Package issuers is signet's read model of cert-manager Issuers and
 // ClusterIssuers: it reads them through a dynamic client (signet never imports
-// cert-manager), converts them into its own structs, watches exactly the CA
-// Secrets they reference, and computes each one's readiness. The API
-// (pkg/registry) and the CSR controller both read from one Cache.
+// cert-manager), converts them into its own structs, reads exactly the CA
+// Secrets they reference (told of changes by one metadata-only watch of all
+// Secrets), and computes each one's readiness. The API (pkg/registry) and the
+// CSR controller both read from one Cache.
 package issuers
 
 import (

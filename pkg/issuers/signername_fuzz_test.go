@@ -1,6 +1,8 @@
 package issuers
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -29,4 +31,15 @@ func FuzzParseSignerName(f *testing.F) {
 			t.Fatalf("ParseSignerName(%q) gave namespace %q", s, ref.Namespace)
 		}
 	})
+}
+
+// TestSeedCorpusIsReached: plain go test (make test) runs the seed files of
+// FuzzParseSignerName only through the testdata/fuzz link to test/fuzz; a
+// checkout that lost the link would run fewer seeds without a word.
+func TestSeedCorpusIsReached(t *testing.T) {
+	dir := filepath.Join("testdata", "fuzz", "FuzzParseSignerName")
+	entries, err := os.ReadDir(dir)
+	if err != nil || len(entries) == 0 {
+		t.Errorf("no seed files in %s (%v): the link testdata/fuzz -> ../../test/fuzz/issuers is missing or broken", dir, err)
+	}
 }

@@ -298,3 +298,16 @@ func TestWriteFuzzCorpus(t *testing.T) {
 		write("FuzzRequestedDuration", d.name, d.annotation, d.hasAnnotation, d.expiration, d.hasExpiry)
 	}
 }
+
+// TestSeedCorporaAreReached: plain go test (make test) runs the seed files
+// of each fuzz target only through the testdata/fuzz link to test/fuzz; a
+// checkout that lost the link would run fewer seeds without a word.
+func TestSeedCorporaAreReached(t *testing.T) {
+	for _, target := range []string{"FuzzBuildTemplate", "FuzzRequestedDuration"} {
+		dir := filepath.Join("testdata", "fuzz", target)
+		entries, err := os.ReadDir(dir)
+		if err != nil || len(entries) == 0 {
+			t.Errorf("no seed files for %s in %s (%v): the link testdata/fuzz -> ../../test/fuzz/signers is missing or broken", target, dir, err)
+		}
+	}
+}

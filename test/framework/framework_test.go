@@ -142,6 +142,16 @@ func TestSignet(t *testing.T) {
 		t.Errorf("kubectl api-resources lacks signers:\n%s", out)
 	}
 
+	// Through the aggregator as an ordinary user: the front-proxy headers
+	// carry alice to signet, which asks kube-apiserver and gets a no.
+	alice, err := cp.WriteUserKubeconfig("alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, stderr, err := cp.KubectlAs(ctx, alice, "get", "signers", "-A"); err == nil || !strings.Contains(stderr, `User "alice"`) {
+		t.Errorf("kubectl get signers as alice: want forbidden naming alice, got err=%v stderr=%s", err, stderr)
+	}
+
 	resp, err := http.Get(s.MetricsURL)
 	if err != nil {
 		t.Fatal(err)
@@ -154,69 +164,6 @@ func TestSignet(t *testing.T) {
 	killAndRestart(t, s)
 	pids := []int{s.Pid(), cp.etcd.Pid(), cp.apiserver.Pid()}
 	ports := []int{s.Port, s.MetricsPort, cp.etcdClientPort, cp.etcdPeerPort, cp.apiserverPort}
-	cp.Stop()
-	assertNothingRunning(t, cp.Dir, pids, ports)
-}
-
-// TestAggregationWithSampleAPIServer checks the APIService half of the harness
-// (ExternalName Service, caBundle, front-proxy) with k8s.io/sample-apiserver,
-// before signet exists. Opt in with
-//
-//	go build -o /tmp/sample-apiserver k8s.io/sample-apiserver
-//	SIGNET_SAMPLE_APISERVER=/tmp/sample-apiserver go test ./test/framework -run Sample
-func TestAggregationWithSampleAPIServer(t *testing.T) {
-	bin := os.Getenv("SIGNET_SAMPLE_APISERVER")
-	if bin == "" {
-		t.Skip("set SIGNET_SAMPLE_APISERVER to a sample-apiserver binary to run")
-	}
-	cp := StartControlPlaneT(t, ControlPlaneOptions{})
-	ctx := t.Context()
-	s := &Signet{
-		cp:      cp,
-		binary:  bin,
-		name:    "sample-apiserver",
-		group:   "wardle.example.com",
-		version: "v1alpha1",
-		LogPath: filepath.Join(cp.Dir, "sample-apiserver.log"),
-	}
-	start := time.Now()
-	err := s.start(ctx, func(port, _ int) []string {
-		return []string{
-			"--etcd-servers=" + cp.EtcdURL,
-			"--kubeconfig=" + cp.KubeconfigPath,
-			"--authentication-kubeconfig=" + cp.KubeconfigPath,
-			"--authorization-kubeconfig=" + cp.KubeconfigPath,
-			"--bind-address=127.0.0.1",
-			"--secure-port=" + strconv.Itoa(port),
-			"--tls-cert-file=" + cp.Files.SignetServingCert,
-			"--tls-private-key-file=" + cp.Files.SignetServingKey,
-		}
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("sample-apiserver Available in %s", time.Since(start).Round(time.Millisecond))
-
-	out, _, err := cp.Kubectl(ctx, "api-resources", "--api-group=wardle.example.com", "-o", "name")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(out, "flunders.wardle.example.com") {
-		t.Errorf("kubectl api-resources lacks flunders:\n%s", out)
-	}
-	// Through the aggregator as an ordinary user: front-proxy headers carry
-	// alice to sample-apiserver, which asks kube-apiserver and gets a no.
-	alice, err := cp.WriteUserKubeconfig("alice")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, stderr, err := cp.KubectlAs(ctx, alice, "get", "flunders", "-A"); err == nil || !strings.Contains(stderr, `User "alice"`) {
-		t.Errorf("kubectl get flunders as alice: want forbidden naming alice, got err=%v stderr=%s", err, stderr)
-	}
-
-	killAndRestart(t, s)
-	pids := []int{s.Pid(), cp.etcd.Pid(), cp.apiserver.Pid()}
-	ports := []int{s.Port, cp.etcdClientPort, cp.etcdPeerPort, cp.apiserverPort}
 	cp.Stop()
 	assertNothingRunning(t, cp.Dir, pids, ports)
 }

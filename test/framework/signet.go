@@ -59,6 +59,9 @@ type SignetOptions struct {
 	// Name names the process in errors and its log, <Name>.log in the
 	// control plane's directory; default "signet".
 	Name string
+	// Binary is the signet-apiserver to run; default the one
+	// SIGNET_BIN_DIR or a fresh build gives.
+	Binary string
 }
 
 // Signet is a running signet-apiserver registered with a ControlPlane's
@@ -98,9 +101,11 @@ type Signet struct {
 // and returns once it is ready and the APIService is Available. ctx bounds
 // the start only. cp.Stop stops it too.
 func StartSignet(ctx context.Context, cp *ControlPlane, opts SignetOptions) (*Signet, error) {
-	bin, err := signetBinary()
-	if err != nil {
-		return nil, err
+	bin, err := opts.Binary, error(nil)
+	if bin == "" {
+		if bin, err = signetBinary(); err != nil {
+			return nil, err
+		}
 	}
 	name := opts.Name
 	if name == "" {

@@ -137,19 +137,24 @@ func TestBadInputOutcomes(t *testing.T) {
 		// kube-apiserver verifies the request's signature itself; signet checks
 		// again (unit tests), for the sign subresource's sake.
 		{desc: "signature does not verify", req: csrRequest{signerName: ca, rawRequest: rawCSR(t, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "tampered"}}, true)}, want: rejected},
-		{desc: "CSR says CA, annotation absent", req: csrRequest{signerName: ca, rawRequest: rawCSR(t, &x509.CertificateRequest{ExtraExtensions: []pkix.Extension{bcTrue}}, false)}, want: failed("")},
+		{desc: "CSR says CA, annotation absent", req: csrRequest{signerName: ca, rawRequest: rawCSR(t, &x509.CertificateRequest{ExtraExtensions: []pkix.Extension{bcTrue}}, false)}, want: failed("IsCAMismatch")},
 		{desc: "annotation says CA, CSR encodes no CA usage", req: csrRequest{signerName: ca, annotations: isCA,
-			rawRequest: rawCSR(t, &x509.CertificateRequest{ExtraExtensions: []pkix.Extension{extension(t, asn1.ObjectIdentifier{2, 5, 29, 19}, struct{}{})}}, false)}, want: failed("")},
-		{desc: "encoded server auth, usages client auth", req: csrRequest{signerName: ca, rawRequest: rawCSR(t, &x509.CertificateRequest{ExtraExtensions: []pkix.Extension{ekuServer}}, false)}, want: failed("")},
-		{desc: "encoded cert sign, usages without it", req: csrRequest{signerName: ca, rawRequest: rawCSR(t, &x509.CertificateRequest{ExtraExtensions: []pkix.Extension{kuCertSign}}, false)}, want: failed("")},
-		{desc: "thousands of SANs", req: csrRequest{signerName: ca, dnsNames: manySANs}, want: failed("")},
-		{desc: "300 KiB subject", req: csrRequest{signerName: ca, commonName: hugeCN}, want: failed("")},
+			rawRequest: rawCSR(t, &x509.CertificateRequest{ExtraExtensions: []pkix.Extension{extension(t, asn1.ObjectIdentifier{2, 5, 29, 19}, struct{}{})}}, false)}, want: failed("IsCAMismatch")},
+		{desc: "encoded server auth, usages client auth", req: csrRequest{signerName: ca, rawRequest: rawCSR(t, &x509.CertificateRequest{ExtraExtensions: []pkix.Extension{ekuServer}}, false)}, want: failed("KeyUsageMismatch")},
+		{desc: "encoded cert sign, usages without it", req: csrRequest{signerName: ca, rawRequest: rawCSR(t, &x509.CertificateRequest{ExtraExtensions: []pkix.Extension{kuCertSign}}, false)}, want: failed("KeyUsageMismatch")},
+		{desc: "thousands of SANs", req: csrRequest{signerName: ca, dnsNames: manySANs}, want: failed("RequestTooLarge")},
+		{desc: "300 KiB subject", req: csrRequest{signerName: ca, commonName: hugeCN}, want: failed("RequestTooLarge")},
 		{desc: "selfsigned without key annotation", req: csrRequest{signerName: "issuers.cert-manager.io/bad.self"}, want: failed("MissingAnnotation")},
 		{desc: "selfsigned key does not match", req: csrRequest{signerName: "issuers.cert-manager.io/bad.self",
 			annotations: map[string]string{"experimental.cert-manager.io/private-key-secret-name": "other-key"}}, want: failed("ErrorKeyMatch")},
 	}
 	if len(cases) < 30 {
 		t.Fatalf("only %d cases", len(cases))
+	}
+	for _, tc := range cases {
+		if (tc.want.kind == "failed" || tc.want.kind == "waiting") && tc.want.reason == "" {
+			t.Fatalf("%s: a %s case must name its exact reason", tc.desc, tc.want.kind)
+		}
 	}
 	names := make([]string, len(cases))
 	for i := range cases {
@@ -180,7 +185,7 @@ func TestBadInputOutcomes(t *testing.T) {
 				if o.failed == nil {
 					t.Fatalf("not Failed (timeout=%v, certificate=%d bytes)\n%s", o.timeout, len(o.csr.Status.Certificate), eventsFor(t, name))
 				}
-				if tc.want.reason != "" && o.failed.Reason != tc.want.reason {
+				if o.failed.Reason != tc.want.reason {
 					t.Errorf("Failed reason %q (%s), want %q", o.failed.Reason, o.failed.Message, tc.want.reason)
 				}
 				if o.failed.Reason == "" || o.failed.Message == "" {

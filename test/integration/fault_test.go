@@ -70,4 +70,9 @@ func TestSIGKILLMidBurst(t *testing.T) {
 	if changed := writes.changedNames(); len(changed) > 0 {
 		t.Errorf("certificates changed after first written (issued twice): %v", changed)
 	}
+	// A watch that ended early saw only some of the writes: a second
+	// certificate written after it ended would have gone unnoticed.
+	if err := writes.watchErr(); err != nil {
+		t.Errorf("the CSR watch recording certificate writes ended early: %v", err)
+	}
 }

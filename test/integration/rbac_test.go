@@ -367,11 +367,14 @@ func TestShippedRBACIsEnough(t *testing.T) {
 			if len(sig.Status.Conditions) == 0 || sig.Status.Conditions[0].Status == metav1.ConditionTrue {
 				t.Errorf("without the Secrets rule, signer rbac-nosecret/blind conditions = %+v, want not Ready", sig.Status.Conditions)
 			}
-			if log, err := os.ReadFile(s.LogPath); err == nil && !bytes.Contains(log, []byte(`cannot list resource \"secrets\" in API group \"\" in the namespace \"rbac-nosecret\"`)) {
-				t.Errorf("signet's log does not mention the forbidden Secrets list")
+			if log, err := os.ReadFile(s.LogPath); err == nil && !bytes.Contains(log, []byte(`cannot get resource \"secrets\" in API group \"\" in the namespace \"rbac-nosecret\"`)) {
+				t.Errorf("signet's log does not mention the forbidden Secret read")
+			}
+			if c := sig.Status.Conditions; len(c) > 0 && !strings.Contains(c[0].Message, "forbidden") {
+				t.Errorf("signer rbac-nosecret/blind says %q, want why the CA Secret cannot be read", c[0].Message)
 			}
 
-			// Put the rule back: the watch recovers and the CSR is issued.
+			// Put the rule back: the read is retried and the CSR is issued.
 			restore()
 			mustIssue(t, name)
 		})

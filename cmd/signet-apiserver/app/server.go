@@ -19,6 +19,7 @@ import (
 	utilfeature "k8s.io/apiserver/pkg/util/feature"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/tools/leaderelection"
@@ -77,7 +78,12 @@ func Run(ctx context.Context, o *Options) error {
 	if err != nil {
 		return err
 	}
-	cache := issuers.New(dyn, kube, issuers.Options{ClusterResourceNamespace: o.ClusterResourceNamespace, SigningPolicy: o.signingPolicy()})
+	secretMetadata, err := metadata.NewForConfig(kubeConfig)
+	if err != nil {
+		return err
+	}
+	cache := issuers.New(dyn, kube, issuers.Options{ClusterResourceNamespace: o.ClusterResourceNamespace,
+		SecretMetadata: secretMetadata, SigningPolicy: o.signingPolicy()})
 
 	var serving *servingcert.Authority
 	if o.selfManagedServing() {
@@ -107,8 +113,7 @@ func Run(ctx context.Context, o *Options) error {
 		go serving.Run(ctx)
 	}
 	server.GenericAPIServer.AddPostStartHookOrDie("start-issuers-cache", func(hc genericapiserver.PostStartHookContext) error {
-		cache.Start(hc)
-		return nil
+		return cache.Start(hc)
 	})
 	controllerDone := make(chan struct{})
 	server.GenericAPIServer.AddPostStartHookOrDie("start-csr-controller", func(hc genericapiserver.PostStartHookContext) error {
