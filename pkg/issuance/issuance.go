@@ -53,6 +53,17 @@ type Request struct {
 	// annotation that is not a duration). The request fails with it where
 	// the request itself is checked: after the issuer, as cert-manager orders it.
 	Malformed *Failed
+	// AlwaysCheckReference checks reference on ClusterIssuers too, whatever
+	// Policy.ClusterSignerReferenceCheck says: a pod certificate has no other
+	// gate.
+	AlwaysCheckReference bool
+	// Template, when set, makes the certificate to sign in place of the
+	// PKCS#10 request under the policy (PKCS10, Usages, IsCA, Duration and
+	// Malformed are then unused): for an edge whose certificates say only
+	// what kube-apiserver verified (pod certificates). It is called with the
+	// ready issuer, after the reference check; an Outcome instead of a
+	// template ends the request there.
+	Template func(issuer *issuers.State, now time.Time) (*signers.Template, Outcome, error)
 }
 
 // Kinds of request objects, one per edge.

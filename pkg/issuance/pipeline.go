@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"k8s.io/utils/clock"
 
@@ -24,7 +25,24 @@ type Pipeline struct {
 	policy     Policy
 	references ReferenceChecker
 	clock      clock.PassiveClock
+	recorder   Recorder
 }
+
+// Recorder is told, before a CA issuer signs, until when the certificate
+// will be valid, so that the CA stays trusted that long: the signer's
+// ClusterTrustBundle keeps a replaced CA until the last certificate signet
+// issued from it expires. It returns once that is durable; an error makes
+// the request wait and retry, so no certificate is issued unrecorded.
+type Recorder interface {
+	KeepUntil(ctx context.Context, ref issuers.Ref, ca *signers.CA, notAfter time.Time) error
+}
+
+// ReasonTrustBundleNotRecorded: the Recorder failed; the request waits.
+const ReasonTrustBundleNotRecorded = "TrustBundleNotRecorded"
+
+// SetRecorder makes every certificate a CA issuer signs go through r first.
+// Call it before the pipeline is used.
+func (p *Pipeline) SetRecorder(r Recorder) { p.recorder = r }
 
 // New builds the pipeline. references may be nil only if no request will
 // carry a Requester.
@@ -54,7 +72,7 @@ func (p *Pipeline) Issue(ctx context.Context, req *Request) (Outcome, error) {
 		return notSupported(state), nil
 	}
 
-	if req.Requester != nil && (ref.Kind == issuers.KindIssuer || p.policy.ClusterSignerReferenceCheck) {
+	if req.Requester != nil && (ref.Kind == issuers.KindIssuer || req.AlwaysCheckReference || p.policy.ClusterSignerReferenceCheck) {
 		if p.references == nil {
 			return nil, errors.New("no reference checker configured")
 		}
@@ -78,6 +96,14 @@ func (p *Pipeline) Issue(ctx context.Context, req *Request) (Outcome, error) {
 		return notSupported(state), nil
 	}
 
+	if req.Template != nil {
+		now := p.clock.Now()
+		tmpl, stop, err := req.Template(state, now)
+		if err != nil || stop != nil {
+			return stop, err
+		}
+		return p.sign(ctx, backend, req, tmpl, state, now)
+	}
 	if req.Malformed != nil {
 		return req.Malformed, nil
 	}
@@ -93,6 +119,19 @@ func (p *Pipeline) Issue(ctx context.Context, req *Request) (Outcome, error) {
 	}
 	if err != nil {
 		return nil, err
+	}
+	return p.sign(ctx, backend, req, tmpl, state, now)
+}
+
+// sign records a CA issuer's certificate with the Recorder, then has the
+// backend sign it. The template's NotAfter is the latest the certificate
+// can end (a backend may only shorten it, to the CA's).
+func (p *Pipeline) sign(ctx context.Context, backend Backend, req *Request, tmpl *signers.Template, state *issuers.State, now time.Time) (Outcome, error) {
+	if p.recorder != nil && state.Issuer.Type == issuers.TypeCA && state.CA != nil && tmpl.Cert != nil {
+		if err := p.recorder.KeepUntil(ctx, req.Signer, state.CA, tmpl.Cert.NotAfter); err != nil {
+			return &Waiting{For: WaitIssuerNotReady, Reason: ReasonTrustBundleNotRecorded, Backoff: true,
+				Message: fmt.Sprintf("Cannot record the certificate in the ClusterTrustBundle of %s before signing it: %v", req.Signer, err)}, nil
+		}
 	}
 	return backend.Issue(ctx, req, tmpl, state, now)
 }

@@ -125,6 +125,11 @@ type cost struct {
 	RequestsPerCSR map[string]float64 `json:"kubeAPIServerRequestsPerCSR,omitempty"`
 }
 
+// total is the CPU-seconds per 1,000 certificates of every process measured.
+func (c cost) total() float64 {
+	return c.SubjectCPUPer1000 + c.APIServerCPUPer1000 + c.EtcdCPUPer1000 + c.BenchCPUPer1000
+}
+
 func costOf(before, after cpuSample, n int, peak int64) cost {
 	per := func(a, b float64) float64 { return (b - a) / float64(n) * 1000 }
 	return cost{

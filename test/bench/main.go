@@ -88,6 +88,7 @@ func main() {
 	flag.IntVar(&o.listIssuers, "list-issuers", 10000, "Issuers for the list scenario, 10 per namespace")
 	flag.IntVar(&o.listRepeat, "list-repeat", 5, "timed runs of each list, after one warm-up run")
 	flag.BoolVar(&o.pprof, "pprof", false, "save to -out 10 s CPU profiles of signet and of kube-apiserver during the first burst of each kind of every subject, and a heap profile of signet with the list scenario's Issuers")
+	render := flag.String("render", "", "only write report.md, latency.svg and report.json again from this report.json (ratios recomputed), into its directory")
 	if len(os.Args) > 1 && os.Args[1] == ceilingCommandName {
 		if err := ceilingMain(os.Args[2:]); err != nil {
 			fmt.Fprintln(os.Stderr, "bench ceiling:", err)
@@ -97,6 +98,13 @@ func main() {
 	}
 	flag.Parse()
 
+	if *render != "" {
+		if err := rerender(*render); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	o.scenarios = map[string]bool{}
 	for _, s := range strings.Split(*scenarios, ",") {
 		if s = strings.TrimSpace(s); s == "" {

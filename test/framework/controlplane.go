@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -38,6 +39,10 @@ type ControlPlaneOptions struct {
 	// so that unauthenticated requests get 401 instead of being
 	// system:anonymous.
 	DisableAnonymousAuth bool
+	// NodeAuthorization authorizes with Node,RBAC and admits with the
+	// NodeRestriction plugin, as a real cluster does, so that a test can act
+	// as a kubelet (RegisterNode) and be held to what a kubelet may do.
+	NodeAuthorization bool
 	// ExtraArgs are appended to kube-apiserver's flags; a repeated flag
 	// overrides the harness's.
 	ExtraArgs []string
@@ -246,6 +251,11 @@ func (cp *ControlPlane) startAPIServer(ctx context.Context, bin string) error {
 		"--requestheader-extra-headers-prefix=X-Remote-Extra-",
 		"--proxy-client-cert-file=" + f.FrontProxyClientCert,
 		"--proxy-client-key-file=" + f.FrontProxyClientKey,
+	}
+	if cp.opts.NodeAuthorization {
+		// Not appended to: list flags accumulate rather than override.
+		args[slices.Index(args, "--authorization-mode=RBAC")] = "--authorization-mode=Node,RBAC"
+		args = append(args, "--enable-admission-plugins=NodeRestriction")
 	}
 	args = append(args, cp.opts.ExtraArgs...)
 	p, err := startProcess("kube-apiserver", bin, args, cp.APIServerLogPath)

@@ -533,8 +533,18 @@ func TestChartMatchesKustomizeBase(t *testing.T) {
 		return slices.Equal(r.Resources, []string{"certificatesigningrequests"}) && slices.Equal(r.Verbs, []string{"update"})
 	}
 	isAPIServices := func(r rbacv1.PolicyRule) bool { return slices.Contains(r.Resources, "apiservices") }
-	if !slices.ContainsFunc(baseRules, isCSRUpdate) || !slices.ContainsFunc(baseRules, isAPIServices) {
-		t.Fatalf("artifacts/deploy/clusterrole.yaml: want the CSR update and the apiservices rules the chart toggles")
+	isPodCertificates := func(r rbacv1.PolicyRule) bool {
+		return slices.Contains(r.Resources, "podcertificaterequests") || slices.Contains(r.Resources, "podcertificaterequests/status")
+	}
+	isTrustBundles := func(r rbacv1.PolicyRule) bool {
+		return slices.Contains(r.Resources, "clustertrustbundles") || slices.Equal(r.Verbs, []string{"attest"})
+	}
+	for what, rule := range map[string]func(rbacv1.PolicyRule) bool{
+		"the CSR update": isCSRUpdate, "the apiservices": isAPIServices, "the podcertificaterequests": isPodCertificates, "the clustertrustbundles": isTrustBundles,
+	} {
+		if !slices.ContainsFunc(baseRules, rule) {
+			t.Fatalf("artifacts/deploy/clusterrole.yaml: want %s rules the chart toggles", what)
+		}
 	}
 
 	ns := framework.SignetNamespace
@@ -546,6 +556,8 @@ func TestChartMatchesKustomizeBase(t *testing.T) {
 		"Defaults":           {drop: []func(rbacv1.PolicyRule) bool{isCSRUpdate}},
 		"CAInjector":         {set: "servingCerts.mode=cainjector,writeCAAnnotation=true", drop: []func(rbacv1.PolicyRule) bool{isAPIServices}},
 		"CAInjectorDefaults": {set: "servingCerts.mode=cainjector", drop: []func(rbacv1.PolicyRule) bool{isAPIServices, isCSRUpdate}},
+		"PodCertificatesOff": {set: "writeCAAnnotation=true,podCertificates.enabled=false", drop: []func(rbacv1.PolicyRule) bool{isPodCertificates}},
+		"TrustBundlesOff":    {set: "writeCAAnnotation=true,clusterTrustBundles.enabled=false", drop: []func(rbacv1.PolicyRule) bool{isTrustBundles}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			var args []string

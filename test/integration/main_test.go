@@ -103,7 +103,9 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	cp, sig, err := framework.StartEnvironment(ctx, framework.ControlPlaneOptions{DisableAnonymousAuth: true,
+	// Node authorization and NodeRestriction hold the pod certificate tests'
+	// kubelet to what a kubelet may do.
+	cp, sig, err := framework.StartEnvironment(ctx, framework.ControlPlaneOptions{DisableAnonymousAuth: true, NodeAuthorization: true,
 		ExtraArgs: []string{"--audit-policy-file=" + policy, "--audit-log-path=" + env.auditLog}}, framework.SignetOptions{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

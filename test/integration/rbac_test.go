@@ -28,6 +28,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/signet-dev/signet/internal/testpki"
+	"github.com/signet-dev/signet/pkg/controller/trustbundles"
 	"github.com/signet-dev/signet/pkg/issuance/certificaterequest"
 	"github.com/signet-dev/signet/pkg/issuers"
 	"github.com/signet-dev/signet/test/framework"
@@ -382,6 +383,32 @@ func TestShippedRBACIsEnough(t *testing.T) {
 					t.Errorf("signet may not approve CertificateRequests for %s: %s", signerName, resp.Status.Reason)
 				}
 			}
+		})
+
+		// The pod certificate rules: the PodCertificateRequest informer and
+		// status write (with sign), the ClusterTrustBundle informer and writes
+		// (with attest), the reference check for a ServiceAccount.
+		t.Run("PodCertificateAndTrustBundle", func(t *testing.T) {
+			const signer = "issuers.cert-manager.io/rbac-ca.team-ca"
+			allowReference(t, "rbac-ca", "web", "rbac-ca", "team-ca")
+			// The signet before this one may have published it: this one must.
+			err := env.kube.CertificatesV1().ClusterTrustBundles().Delete(context.Background(), trustbundles.Name(signer), metav1.DeleteOptions{})
+			if err != nil && !apierrors.IsNotFound(err) {
+				t.Fatal(err)
+			}
+			anchors := waitTrustBundle(t, signer, ca.Cert)
+			pod := createCertPod(t, "rbac-ca", "web-0", "web", corev1.PodCertificateProjection{SignerName: signer, KeyType: "ECDSAP256"})
+			key, pcr := requestPodCertificate(t, pod)
+			issuedPodCertificate(t, waitFinished(t, "rbac-ca", pcr.Name), key, anchors, 24*time.Hour)
+
+			pod = createCertPod(t, "rbac-ca", "nobody-0", "nobody", corev1.PodCertificateProjection{SignerName: signer, KeyType: "ECDSAP256"})
+			_, pcr = requestPodCertificate(t, pod)
+			if got := waitFinished(t, "rbac-ca", pcr.Name); got.Status.Conditions[0].Reason != "DeniedReference" {
+				t.Errorf("ServiceAccount without reference: conditions %+v", got.Status.Conditions)
+			}
+			eventually(t, "a DeniedReference event on the request", func() (bool, error) {
+				return strings.Contains(pcrEvents(t, "rbac-ca", pcr.Name), "Warning DeniedReference"), nil
+			})
 		})
 
 		// Without the Secrets rule a new CA Issuer never becomes ready and its

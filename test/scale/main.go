@@ -31,6 +31,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -58,8 +59,11 @@ type options struct {
 // result is one binary's figures; a failed step leaves its figures zero and
 // says why in Errors.
 type result struct {
-	Subject string `json:"subject"`
-	Binary  string `json:"binary"`
+	Subject string   `json:"subject"`
+	Binary  string   `json:"binary"`
+	Args    []string `json:"args,omitempty"`
+	// Died: the process exited on its own; the tail of its log is in Errors.
+	Died bool `json:"died"`
 	// Watches signet holds on kube-apiserver, all resources and Secrets.
 	Watches       int `json:"watches"`
 	SecretWatches int `json:"secretWatches"`
@@ -100,7 +104,10 @@ func logf(format string, args ...interface{}) {
 	fmt.Printf("%s "+format+"\n", append([]interface{}{time.Now().Format("15:04:05")}, args...)...)
 }
 
-type subject struct{ name, binary string }
+type subject struct {
+	name, binary string
+	args         []string
+}
 
 func run(o options) error {
 	ctx := context.Background()
@@ -121,13 +128,13 @@ func run(o options) error {
 		if err != nil {
 			return err
 		}
-		subjects = append(subjects, subject{o.before, bin})
+		subjects = append(subjects, subject{name: o.before, binary: bin})
 	}
 	bin := filepath.Join(out, "signet-apiserver-tree")
 	if err := goBuild(root, bin); err != nil {
 		return err
 	}
-	subjects = append(subjects, subject{"this tree", bin})
+	subjects = append(subjects, subject{name: "this tree", binary: bin})
 
 	cpDir := filepath.Join(out, "controlplane")
 	_ = os.RemoveAll(cpDir)
@@ -161,10 +168,17 @@ func run(o options) error {
 	logf("kube-apiserver holds %d watches (%d on Secrets) without signet", baseAll, baseSecrets)
 
 	var results []result
-	for i, s := range subjects {
+	for i := 0; i < len(subjects); i++ {
+		s := subjects[i]
 		r := measure(ctx, o, cp, kube, s, i, baseAll, baseSecrets)
 		results = append(results, r)
 		logf("%s: %+v", s.name, r)
+		// A replica that dies at scale (it has lost its leader lease when
+		// its requests queued behind thousands of watches) is measured again
+		// without leader election, for the read model's own figures.
+		if r.Died && len(s.args) == 0 {
+			subjects = slices.Insert(subjects, i+1, subject{name: s.name + ", --leader-elect=false", binary: s.binary, args: []string{"--leader-elect=false"}})
+		}
 	}
 	data, err := json.MarshalIndent(struct {
 		Issuers    int      `json:"issuers"`
@@ -286,15 +300,16 @@ func parallel(ctx context.Context, n, workers int, f func(ctx context.Context, i
 
 // measure runs one binary through every measurement and stops it.
 func measure(ctx context.Context, o options, cp *framework.ControlPlane, kube kubernetes.Interface, s subject, index, baseAll, baseSecrets int) result {
-	r := result{Subject: s.name, Binary: s.binary}
+	r := result{Subject: s.name, Binary: s.binary, Args: s.args}
 	fail := func(step string, err error) { r.Errors = append(r.Errors, step+": "+err.Error()) }
-	logf("%s: starting %s", s.name, s.binary)
+	logf("%s: starting %s %v", s.name, s.binary, s.args)
 	start := time.Now()
 	sig, err := framework.StartSignet(ctx, cp, framework.SignetOptions{
 		Binary: s.binary, Name: fmt.Sprintf("signet-%d", index), ReadyTimeout: 20 * time.Minute,
-		ExtraArgs: []string{"--leader-elect-resource-namespace=" + framework.SignetNamespace},
+		ExtraArgs: append([]string{"--leader-elect-resource-namespace=" + framework.SignetNamespace}, s.args...),
 	})
 	if err != nil {
+		r.Died = true
 		fail("start", err)
 		return r
 	}
@@ -302,6 +317,11 @@ func measure(ctx context.Context, o options, cp *framework.ControlPlane, kube ku
 	r.StartReadySeconds = time.Since(start).Seconds()
 	if err := waitAllReady(ctx, sig, o.issuers); err != nil {
 		fail("start: all signers ready", err)
+		if !alive(sig.Pid()) {
+			r.Died = true
+			fail("exited", fmt.Errorf("%.0fs after start; last lines of %s:\n%s", time.Since(start).Seconds(), sig.LogPath, tail(sig.LogPath, 8)))
+			return r
+		}
 	}
 	r.StartAllReadySeconds = time.Since(start).Seconds()
 	logf("%s: ready in %.1fs, every signer ready in %.1fs", s.name, r.StartReadySeconds, r.StartAllReadySeconds)
@@ -355,6 +375,9 @@ func waitAllReady(ctx context.Context, sig *framework.Signet, want int) error {
 	var ready int
 	var last error
 	for time.Now().Before(deadline) {
+		if !alive(sig.Pid()) {
+			return fmt.Errorf("signet exited with %d of %d signers ready (last error %v)", ready, want, last)
+		}
 		list, err := client.CertManagerV1alpha1().Signers("").List(ctx, metav1.ListOptions{})
 		last = err
 		if err == nil {
@@ -371,6 +394,18 @@ func waitAllReady(ctx context.Context, sig *framework.Signet, want int) error {
 		time.Sleep(250 * time.Millisecond)
 	}
 	return fmt.Errorf("%d of %d signers ready after 20 minutes (last error %v)", ready, want, last)
+}
+
+// alive reports whether process pid still runs.
+func alive(pid int) bool { return syscall.Kill(pid, 0) == nil }
+
+func tail(path string, n int) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
 
 func isReady(s *v1alpha1.Signer) bool {
@@ -546,7 +581,11 @@ func table(o options, results []result) string {
 			sorted := slices.Sorted(slices.Values(r.RotationSeconds))
 			rot = fmt.Sprintf("%.3f, %.3f", sorted[len(sorted)/2], sorted[len(sorted)-1])
 		}
-		fmt.Fprintf(&b, "| %s | %d (%d) | %s / %s | %.1f / %.1f | %.1f / %.1f | %s / %s | %s |\n", r.Subject, r.Watches, r.SecretWatches,
+		name := r.Subject
+		if r.Died {
+			name += " (exited on its own)"
+		}
+		fmt.Fprintf(&b, "| %s | %d (%d) | %s / %s | %.1f / %.1f | %.1f / %.1f | %s / %s | %s |\n", name, r.Watches, r.SecretWatches,
 			mib(r.RSSBytes), mib(r.HeapBytes), r.StartReadySeconds, r.StartAllReadySeconds,
 			r.RestartReadySeconds, r.RestartAllReadySeconds, mib(r.RestartRSSBytes), mib(r.RestartHeapBytes), rot)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"sync"
 
 	"github.com/google/uuid"
 	"k8s.io/client-go/informers"
@@ -30,7 +31,7 @@ import (
 // the lease at once so the next one takes over without waiting it out.
 //
 // done is closed once the controller (and the lease release) has finished.
-func runController(ctx context.Context, o *Options, kube kubernetes.Interface, cache *issuers.Cache, pipeline *issuance.Pipeline, health *leaderelection.HealthzAdaptor, done chan<- struct{}) error {
+func runController(ctx context.Context, o *Options, kube kubernetes.Interface, cache *issuers.Cache, pipeline *issuance.Pipeline, pods *podCertificates, health *leaderelection.HealthzAdaptor, done chan<- struct{}) error {
 	var leading func() bool // nil without leader election: always
 	names, err := o.signerNames()
 	if err != nil {
@@ -50,8 +51,14 @@ func runController(ctx context.Context, o *Options, kube kubernetes.Interface, c
 			klog.ErrorS(err, "Cannot build the CSR controller")
 			os.Exit(1)
 		}
+		runPods := pods.controllers(ctx, factory, leading)
 		factory.Start(ctx.Done())
+		var wg sync.WaitGroup
+		for _, run := range runPods {
+			wg.Go(func() { run(ctx) })
+		}
 		c.Run(ctx)
+		wg.Wait()
 	}
 	le := o.LeaderElection
 	if !le.LeaderElect {

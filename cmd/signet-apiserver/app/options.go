@@ -24,6 +24,7 @@ import (
 	netutils "k8s.io/utils/net"
 
 	"github.com/signet-dev/signet/pkg/controller"
+	"github.com/signet-dev/signet/pkg/controller/podcertificates"
 	"github.com/signet-dev/signet/pkg/issuance"
 	"github.com/signet-dev/signet/pkg/issuers"
 	"github.com/signet-dev/signet/pkg/registry/certmanager/sign"
@@ -80,6 +81,11 @@ type Options struct {
 	CertificateRequestNamespace string
 	CertificateRequestApproval  string
 	SignTimeout                 time.Duration
+
+	// Pod certificates, run by the leader beside the CSR controller.
+	PodCertificates           bool
+	PodCertificateTrustDomain string
+	ClusterTrustBundles       bool
 }
 
 // Values of --certificate-request-approval.
@@ -123,6 +129,9 @@ func NewOptions() *Options {
 		WaitingApprovalEventDelay:  10 * time.Second,
 		CertificateRequestApproval: approvalBySignet,
 		SignTimeout:                sign.DefaultTimeout,
+		PodCertificates:            true,
+		PodCertificateTrustDomain:  podcertificates.DefaultTrustDomain,
+		ClusterTrustBundles:        true,
 	}
 	o.SecureServing.BindPort = 6443
 	o.SecureServing.ServerCert.CertDirectory = ""
@@ -187,6 +196,16 @@ func (o *Options) Flags() cliflag.NamedFlagSets {
 		"How long the sign subresource waits for cert-manager to sign with a Vault, Venafi or external issuer before it "+
 			"answers 504 naming the CertificateRequest.")
 
+	pc := fss.FlagSet("pod certificates")
+	pc.BoolVar(&o.PodCertificates, "pod-certificates", o.PodCertificates,
+		"Fulfil PodCertificateRequests (kubelet's podCertificate projected volumes) for signet's signer names with CA issuers: "+
+			"the pod's namespace must be a namespaced Issuer's own, and its ServiceAccount must be allowed reference on the signer.")
+	pc.StringVar(&o.PodCertificateTrustDomain, "pod-certificate-trust-domain", o.PodCertificateTrustDomain,
+		"SPIFFE trust domain of pod certificates: each carries the URI spiffe://<trust domain>/ns/<namespace>/sa/<service account>.")
+	pc.BoolVar(&o.ClusterTrustBundles, "cluster-trust-bundles", o.ClusterTrustBundles,
+		"Publish each CA signer's CA as a ClusterTrustBundle named <signer name with / as :>:ca (needs attest on the signer names), "+
+			"keeping a replaced CA until the last pod certificate signet issued from it expires.")
+
 	sc := fss.FlagSet("self-managed serving certificates (without --tls-cert-file)")
 	sc.StringVar(&o.ServiceName, "service-name", o.ServiceName, "Name of the Service in front of signet, for the generated serving certificate's DNS names.")
 	sc.StringVar(&o.ServiceNamespace, "service-namespace", o.ServiceNamespace, "Namespace of that Service.")
@@ -230,6 +249,15 @@ func (o *Options) Validate() error {
 	}
 	if o.MaxDuration < 0 {
 		errs = append(errs, fmt.Errorf("--max-duration must not be negative"))
+	}
+	if o.PodCertificates {
+		if err := podcertificates.ValidateTrustDomain(o.PodCertificateTrustDomain); err != nil {
+			errs = append(errs, fmt.Errorf("--pod-certificate-trust-domain: %w", err))
+		}
+		if o.MaxDuration > 0 && o.MaxDuration < podcertificates.MinLifetime {
+			errs = append(errs, fmt.Errorf("--max-duration %s is shorter than %s, the shortest pod certificate kube-apiserver accepts: raise it, or set --pod-certificates=false",
+				o.MaxDuration, podcertificates.MinLifetime))
+		}
 	}
 	if o.LeaderElection.LeaderElect && o.LeaderElection.ResourceNamespace == "" {
 		errs = append(errs, fmt.Errorf("--leader-elect-resource-namespace is required with --leader-elect"))

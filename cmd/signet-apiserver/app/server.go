@@ -96,6 +96,7 @@ func Run(ctx context.Context, o *Options) error {
 		backends.New(issuance.Deps{Secrets: issuance.NewSecretGetter(kube), ClusterResourceNamespace: o.ClusterResourceNamespace,
 			Dynamic: dyn, Context: ctx, CertificateRequests: o.certificateRequests()}),
 		policy, issuance.NewReferenceChecker(kube), nil)
+	pods := newPodCertificates(ctx, o, kube, cache, pipeline)
 
 	var serving *servingcert.Authority
 	if o.selfManagedServing() {
@@ -127,9 +128,13 @@ func Run(ctx context.Context, o *Options) error {
 	server.GenericAPIServer.AddPostStartHookOrDie("start-issuers-cache", func(hc genericapiserver.PostStartHookContext) error {
 		return cache.Start(hc)
 	})
+	server.GenericAPIServer.AddPostStartHookOrDie("start-trust-bundle-informer", func(hc genericapiserver.PostStartHookContext) error {
+		pods.start(hc)
+		return nil
+	})
 	controllerDone := make(chan struct{})
 	server.GenericAPIServer.AddPostStartHookOrDie("start-csr-controller", func(hc genericapiserver.PostStartHookContext) error {
-		return runController(hc, o, kube, cache, pipeline, leaderHealth, controllerDone)
+		return runController(hc, o, kube, cache, pipeline, pods, leaderHealth, controllerDone)
 	})
 	if o.MetricsBindAddress != "" {
 		if err := serveMetrics(ctx, o.MetricsBindAddress); err != nil {
