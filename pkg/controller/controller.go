@@ -6,7 +6,6 @@ package controller
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -15,7 +14,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	"k8s.io/apimachinery/pkg/util/wait"
 	certinformers "k8s.io/client-go/informers/certificates/v1"
 	"k8s.io/client-go/kubernetes"
 	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
@@ -25,6 +23,7 @@ import (
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 
+	"github.com/signet-dev/signet/pkg/controller/workers"
 	"github.com/signet-dev/signet/pkg/issuance"
 	"github.com/signet-dev/signet/pkg/issuers"
 	"github.com/signet-dev/signet/pkg/wire"
@@ -269,49 +268,17 @@ func (c *Controller) Run(ctx context.Context) {
 	if !cache.WaitForNamedCacheSync("certificatesigningrequests", ctx.Done(), c.synced, c.issuers.HasSynced) {
 		return
 	}
-	var wg sync.WaitGroup
-	for range c.opts.Workers {
-		wg.Go(func() { wait.UntilWithContext(ctx, c.work, time.Second) })
-	}
-	<-ctx.Done()
-	logger.Info("Stopping CSR controller")
-	c.queue.ShutDown()
-	wg.Wait()
+	c.loop().Run(ctx)
+	logger.Info("Stopped CSR controller")
 }
 
-func (c *Controller) work(ctx context.Context) {
-	for c.next(ctx) {
+func (c *Controller) loop() workers.Loop {
+	return workers.Loop{
+		Queue: c.queue, Workers: c.opts.Workers, Sync: c.sync,
+		Object: "CertificateSigningRequest", KeyName: "csr",
+		OnNotLeading: notLeading.Inc,
 	}
 }
-
-func (c *Controller) next(ctx context.Context) bool {
-	key, quit := c.queue.Get()
-	if quit {
-		return false
-	}
-	defer c.queue.Done(key)
-	err := c.sync(ctx, key)
-	if errors.Is(err, errNotLeading) {
-		// Not an error of the CSR's: come back when leadership is settled,
-		// one way (the lease renewed) or the other (the process exits).
-		notLeading.Inc()
-		c.queue.AddAfter(key, notLeadingRetry)
-		return true
-	}
-	if err != nil {
-		utilruntime.HandleErrorWithContext(ctx, err, "Syncing CertificateSigningRequest", "csr", key)
-		c.queue.AddRateLimited(key)
-		return true
-	}
-	c.queue.Forget(key)
-	return true
-}
-
-// errNotLeading stops a sync that would sign or write while this replica
-// cannot be sure it still leads.
-var errNotLeading = errors.New("not leading")
-
-const notLeadingRetry = time.Second
 
 func (c *Controller) leading() bool { return c.opts.Leading == nil || c.opts.Leading() }
 
@@ -322,7 +289,11 @@ func (c *Controller) slimCSR(obj interface{}) (interface{}, error) {
 	if !ok {
 		return obj, nil
 	}
-	csr.ManagedFields = nil
+	// Write only when there is something to strip: an object with none
+	// (all of a fake clientset's) may be shared with its source.
+	if csr.ManagedFields != nil {
+		csr.ManagedFields = nil
+	}
 	if _, ours := c.opts.SignerNames.Parse(csr.Spec.SignerName); ours {
 		return csr, nil
 	}

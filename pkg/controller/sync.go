@@ -12,6 +12,7 @@ import (
 	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/klog/v2"
 
+	"github.com/signet-dev/signet/pkg/controller/workers"
 	"github.com/signet-dev/signet/pkg/issuance"
 	"github.com/signet-dev/signet/pkg/issuers"
 	"github.com/signet-dev/signet/pkg/wire"
@@ -47,7 +48,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 		c.waitingApproval.Delete(csr.UID)
 		c.lastWait.Delete(csr.UID)
 		if !c.leading() {
-			return errNotLeading
+			return workers.ErrNotLeading
 		}
 		return c.pipeline.Withdraw(ctx, ref, objectOf(csr))
 	case len(csr.Status.Certificate) > 0, hasCondition(csr, certificatesv1.CertificateFailed):
@@ -63,7 +64,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 
 	typ := c.issuerType(ref)
 	if !c.leading() {
-		return errNotLeading
+		return workers.ErrNotLeading
 	}
 	outcome, err := c.pipeline.Issue(ctx, requestFor(csr, ref))
 	if err != nil {
@@ -109,7 +110,7 @@ func (c *Controller) withdrawDeleted(ctx context.Context, name string, csr *cert
 		return nil // the delete was for this one and is not through yet
 	}
 	if !c.leading() {
-		return errNotLeading
+		return workers.ErrNotLeading
 	}
 	if err := c.pipeline.Withdraw(ctx, gone.ref, gone.obj); err != nil {
 		return err
@@ -178,7 +179,7 @@ func (c *Controller) writeCertificate(ctx context.Context, csr *certificatesv1.C
 	var err error
 	if c.opts.WriteCAAnnotation {
 		if !c.leading() {
-			return errNotLeading
+			return workers.ErrNotLeading
 		}
 		if out.Annotations == nil {
 			out.Annotations = map[string]string{}
@@ -192,7 +193,7 @@ func (c *Controller) writeCertificate(ctx context.Context, csr *certificatesv1.C
 	}
 	out.Status.Certificate = issued.CertificatePEM
 	if !c.leading() {
-		return errNotLeading
+		return workers.ErrNotLeading
 	}
 	// UpdateStatus carries the resourceVersion read: if anything changed the
 	// CSR since — another signet, a denial — this conflicts and the next sync
@@ -243,7 +244,7 @@ func (c *Controller) fail(ctx context.Context, csr *certificatesv1.CertificateSi
 		LastTransitionTime: now,
 	})
 	if !c.leading() {
-		return errNotLeading
+		return workers.ErrNotLeading
 	}
 	written, err := c.kube.CertificatesV1().CertificateSigningRequests().UpdateStatus(ctx, failed, metav1.UpdateOptions{})
 	if err != nil {

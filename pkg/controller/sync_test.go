@@ -29,6 +29,7 @@ import (
 
 	"github.com/signet-dev/signet/internal/issuancetest"
 	"github.com/signet-dev/signet/internal/testpki"
+	"github.com/signet-dev/signet/pkg/controller/workers"
 	"github.com/signet-dev/signet/pkg/issuance"
 	"github.com/signet-dev/signet/pkg/issuance/backends"
 	"github.com/signet-dev/signet/pkg/issuance/certificaterequest"
@@ -496,8 +497,8 @@ func TestSyncNotLeading(t *testing.T) {
 			f := newFixture(t, tt.opts, issuance.Policy{})
 			f.leading = tt.leading
 			f.addCSR("req", refCA.SignerName(), approved)
-			if err := f.ctrl.sync(context.Background(), "req"); !errors.Is(err, errNotLeading) {
-				t.Fatalf("sync: %v, want errNotLeading", err)
+			if err := f.ctrl.sync(context.Background(), "req"); !errors.Is(err, workers.ErrNotLeading) {
+				t.Fatalf("sync: %v, want ErrNotLeading", err)
 			}
 			if w := f.writes(); len(w) != 0 {
 				t.Errorf("writes %v while not leading", w)
@@ -512,17 +513,17 @@ func TestSyncNotLeading(t *testing.T) {
 	f := newFixture(t, Options{}, issuance.Policy{})
 	f.leading = []bool{true, false}
 	f.addCSR("req", refCA.SignerName(), approved, annotation(wire.AnnotationRequestDuration, "forever"))
-	if err := f.ctrl.sync(context.Background(), "req"); !errors.Is(err, errNotLeading) || len(f.writes()) != 0 {
-		t.Fatalf("sync: %v, writes %v; want errNotLeading and none", err, f.writes())
+	if err := f.ctrl.sync(context.Background(), "req"); !errors.Is(err, workers.ErrNotLeading) || len(f.writes()) != 0 {
+		t.Fatalf("sync: %v, writes %v; want ErrNotLeading and none", err, f.writes())
 	}
 
-	// next puts the CSR off quietly and counts it.
+	// The queue loop puts the CSR off quietly and counts it.
 	f = newFixture(t, Options{}, issuance.Policy{})
 	f.leading = []bool{false}
 	f.addCSR("req", refCA.SignerName(), approved)
 	before := testutil.ToFloat64(notLeading)
 	f.ctrl.queue.Add("req")
-	if !f.ctrl.next(context.Background()) {
+	if !f.ctrl.loop().ProcessNext(context.Background()) {
 		t.Fatal("queue shut down")
 	}
 	if got := testutil.ToFloat64(notLeading) - before; got != 1 {

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"os"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	certificatesv1 "k8s.io/api/certificates/v1"
@@ -24,6 +23,7 @@ import (
 	"k8s.io/client-go/transport"
 
 	"github.com/signet-dev/signet/internal/testpki"
+	"github.com/signet-dev/signet/test/framework"
 )
 
 // groupLabel marks every CSR the bench creates with the set it belongs to, so
@@ -61,36 +61,6 @@ func newRequestKey(name string, t testpki.KeyType, ca *testpki.CA) (requestKey, 
 		request: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}),
 		leaf:    pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leaf}),
 	}, nil
-}
-
-// parallel calls f for every i in [0, n) from at most workers goroutines and
-// returns the first error, after which no new calls start.
-func parallel(ctx context.Context, n, workers int, f func(ctx context.Context, i int) error) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var next atomic.Int64
-	var once sync.Once
-	var firstErr error
-	var wg sync.WaitGroup
-	for range min(workers, n) {
-		wg.Go(func() {
-			for ctx.Err() == nil {
-				i := int(next.Add(1) - 1)
-				if i >= n {
-					return
-				}
-				if err := f(ctx, i); err != nil {
-					once.Do(func() { firstErr = err; cancel() })
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if firstErr == nil {
-		return ctx.Err()
-	}
-	return firstErr
 }
 
 // watchCSRs calls f, from one goroutine, with every CSR matching the field
@@ -152,7 +122,7 @@ func createCSRs(ctx context.Context, kube kubernetes.Interface, group, prefix, s
 	for i := range names {
 		names[i] = fmt.Sprintf("%s-%d", prefix, i)
 	}
-	err := parallel(ctx, n, writers, func(ctx context.Context, i int) error {
+	err := framework.Parallel(ctx, n, writers, func(ctx context.Context, i int) error {
 		csr := &certificatesv1.CertificateSigningRequest{
 			ObjectMeta: metav1.ObjectMeta{Name: names[i], Labels: map[string]string{groupLabel: group}},
 			Spec: certificatesv1.CertificateSigningRequestSpec{Request: request, SignerName: signerName,
@@ -178,7 +148,7 @@ func deleteCSRs(ctx context.Context, kube kubernetes.Interface, group string, wr
 	if err != nil {
 		return 0, err
 	}
-	err = parallel(ctx, len(list.Items), writers, func(ctx context.Context, i int) error {
+	err = framework.Parallel(ctx, len(list.Items), writers, func(ctx context.Context, i int) error {
 		err := kube.CertificatesV1().CertificateSigningRequests().Delete(ctx, list.Items[i].Name, metav1.DeleteOptions{})
 		if apierrors.IsNotFound(err) {
 			return nil

@@ -77,7 +77,7 @@ func (b *bench) listScenario(ctx context.Context, total, repeat int, heapProfile
 
 	start := time.Now()
 	caData := map[string][]byte{"tls.crt": b.ca.CertPEM(), "tls.key": b.ca.KeyPEM()}
-	err = parallel(ctx, namespaces, b.writers, func(ctx context.Context, i int) error {
+	err = framework.Parallel(ctx, namespaces, b.writers, func(ctx context.Context, i int) error {
 		ns := fmt.Sprintf("%s%04d", listNamespacePrefix, i)
 		if _, err := b.kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
 			return err

@@ -10,6 +10,7 @@ import (
 
 	certmanagerv1alpha1 "github.com/signet-dev/signet/pkg/apis/certmanager/v1alpha1"
 	"github.com/signet-dev/signet/pkg/generated/clientset/versioned"
+	"github.com/signet-dev/signet/test/framework"
 )
 
 // signScenario measures the synchronous sign subresource through
@@ -37,7 +38,7 @@ func (b *bench) signScenario(ctx context.Context, n int) ([]result, error) {
 		call      func(context.Context) error
 	}{{"get", "get signers/ca (reference)", get}, {"sign", "sign signers/ca/sign (P-256)", sign}} {
 		// Warm up connections and signet's authorization cache first.
-		if err := parallel(ctx, b.writers, b.writers, func(ctx context.Context, _ int) error { return op.call(ctx) }); err != nil {
+		if err := framework.Parallel(ctx, b.writers, b.writers, func(ctx context.Context, _ int) error { return op.call(ctx) }); err != nil {
 			return results, fmt.Errorf("%s: %w", op.name, err)
 		}
 		r, err := load(ctx, n, b.writers, op.call)
@@ -55,7 +56,7 @@ func (b *bench) signScenario(ctx context.Context, n int) ([]result, error) {
 func load(ctx context.Context, n, clients int, f func(context.Context) error) (result, error) {
 	lat := make([]float64, n) // one writer per index
 	start := time.Now()
-	err := parallel(ctx, n, clients, func(ctx context.Context, i int) error {
+	err := framework.Parallel(ctx, n, clients, func(ctx context.Context, i int) error {
 		t := time.Now()
 		err := f(ctx)
 		lat[i] = ms(time.Since(t))

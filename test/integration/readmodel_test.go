@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -23,6 +22,7 @@ import (
 	"github.com/signet-dev/signet/internal/testpki"
 	"github.com/signet-dev/signet/pkg/generated/clientset/versioned"
 	"github.com/signet-dev/signet/pkg/issuers"
+	"github.com/signet-dev/signet/test/framework"
 )
 
 // caIssuers creates perNS CA Issuers in each of namespaces, issuer i reading
@@ -61,39 +61,13 @@ func caIssuers(t *testing.T, namespaces []string, perNS int) {
 	})
 }
 
-// parallel runs f for 0..n-1 on workers goroutines and fails t on the first error.
+// parallel runs framework.Parallel with a deadline and fails t on its error.
 func parallel(t *testing.T, n, workers int, f func(ctx context.Context, i int) error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	var (
-		next     atomic.Int64
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		firstErr error
-	)
-	for range workers {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= n || ctx.Err() != nil {
-					return
-				}
-				if err := f(ctx, i); err != nil {
-					mu.Lock()
-					if firstErr == nil {
-						firstErr = fmt.Errorf("item %d: %w", i, err)
-					}
-					mu.Unlock()
-					cancel()
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if firstErr != nil {
-		t.Fatal(firstErr)
+	if err := framework.Parallel(ctx, n, workers, f); err != nil {
+		t.Fatal(err)
 	}
 }
 

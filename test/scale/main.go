@@ -29,8 +29,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -228,13 +226,13 @@ func createObjects(ctx context.Context, o options, kube kubernetes.Interface, dy
 	if err != nil {
 		return err
 	}
-	if err := parallel(ctx, o.namespaces, o.writers, func(ctx context.Context, i int) error {
+	if err := framework.Parallel(ctx, o.namespaces, o.writers, func(ctx context.Context, i int) error {
 		_, err := kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace(i)}}, metav1.CreateOptions{})
 		return err
 	}); err != nil {
 		return err
 	}
-	if err := parallel(ctx, o.issuers, o.writers, func(ctx context.Context, i int) error {
+	if err := framework.Parallel(ctx, o.issuers, o.writers, func(ctx context.Context, i int) error {
 		ns, name := namespace(i%o.namespaces), fmt.Sprintf("ca-%d", i)
 		if _, err := kube.CoreV1().Secrets(ns).Create(ctx, caSecret(ns, name, ca), metav1.CreateOptions{}); err != nil {
 			return err
@@ -253,7 +251,7 @@ func createObjects(ctx context.Context, o options, kube kubernetes.Interface, dy
 	if _, err := rand.Read(payload); err != nil {
 		return err
 	}
-	return parallel(ctx, o.unrelated, o.writers, func(ctx context.Context, i int) error {
+	return framework.Parallel(ctx, o.unrelated, o.writers, func(ctx context.Context, i int) error {
 		ns := namespace(i % o.namespaces)
 		_, err := kube.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{
 			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: fmt.Sprintf("app-%d", i)},
@@ -269,33 +267,6 @@ func caSecret(ns, name string, ca *testpki.CA) *corev1.Secret {
 		Type:       corev1.SecretTypeTLS,
 		Data:       map[string][]byte{corev1.TLSCertKey: ca.CertPEM(), corev1.TLSPrivateKeyKey: ca.KeyPEM()},
 	}
-}
-
-func parallel(ctx context.Context, n, workers int, f func(ctx context.Context, i int) error) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var (
-		next     atomic.Int64
-		wg       sync.WaitGroup
-		once     sync.Once
-		firstErr error
-	)
-	for range workers {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= n || ctx.Err() != nil {
-					return
-				}
-				if err := f(ctx, i); err != nil {
-					once.Do(func() { firstErr = fmt.Errorf("item %d: %w", i, err); cancel() })
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	return firstErr
 }
 
 // measure runs one binary through every measurement and stops it.

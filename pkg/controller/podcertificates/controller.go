@@ -10,7 +10,6 @@ package podcertificates
 import (
 	"context"
 	"crypto"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -19,7 +18,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	"k8s.io/apimachinery/pkg/util/wait"
 	certinformers "k8s.io/client-go/informers/certificates/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/kubernetes/scheme"
@@ -30,6 +28,7 @@ import (
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 
+	"github.com/signet-dev/signet/pkg/controller/workers"
 	"github.com/signet-dev/signet/pkg/issuance"
 	"github.com/signet-dev/signet/pkg/issuers"
 	"github.com/signet-dev/signet/pkg/signers"
@@ -199,38 +198,11 @@ func (c *Controller) Run(ctx context.Context) {
 	if !cache.WaitForNamedCacheSync("podcertificaterequests", ctx.Done(), c.synced, c.issuers.HasSynced) {
 		return
 	}
-	var wg sync.WaitGroup
-	for range c.opts.Workers {
-		wg.Go(func() { wait.UntilWithContext(ctx, c.work, time.Second) })
-	}
-	<-ctx.Done()
-	logger.Info("Stopping PodCertificateRequest controller")
-	c.queue.ShutDown()
-	wg.Wait()
-}
-
-func (c *Controller) work(ctx context.Context) {
-	for c.next(ctx) {
-	}
-}
-
-func (c *Controller) next(ctx context.Context) bool {
-	key, quit := c.queue.Get()
-	if quit {
-		return false
-	}
-	defer c.queue.Done(key)
-	if err := c.sync(ctx, key); errors.Is(err, errNotLeading) {
-		// Not an error: the lease is being renewed or lost; come back soon.
-		c.queue.AddAfter(key, notLeadingRetry)
-		return true
-	} else if err != nil {
-		utilruntime.HandleErrorWithContext(ctx, err, "Syncing PodCertificateRequest", "pcr", key)
-		c.queue.AddRateLimited(key)
-		return true
-	}
-	c.queue.Forget(key)
-	return true
+	workers.Loop{
+		Queue: c.queue, Workers: c.opts.Workers, Sync: c.sync,
+		Object: "PodCertificateRequest", KeyName: "pcr",
+	}.Run(ctx)
+	logger.Info("Stopped PodCertificateRequest controller")
 }
 
 // sync takes one request as far as it can go now: the rules of policy.go,
@@ -251,7 +223,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 		return nil
 	}
 	if !c.leading() {
-		return errNotLeading
+		return workers.ErrNotLeading
 	}
 
 	var typ issuers.Type
@@ -364,12 +336,6 @@ func (c *Controller) writeIssued(ctx context.Context, pcr *certificatesv1.PodCer
 	klog.FromContext(ctx).V(2).Info("Issued pod certificate", "pcr", pcr.Namespace+"/"+pcr.Name, "signer", pcr.Spec.SignerName, "notAfter", o.NotAfter)
 	return nil
 }
-
-// errNotLeading stops a sync that would sign or write while this replica
-// may no longer be the leader.
-var errNotLeading = errors.New("not leading")
-
-const notLeadingRetry = time.Second
 
 func (c *Controller) leading() bool { return c.opts.Leading == nil || c.opts.Leading() }
 

@@ -23,6 +23,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/signet-dev/signet/internal/testpki"
+	"github.com/signet-dev/signet/pkg/controller/workers"
 	"github.com/signet-dev/signet/pkg/issuance"
 	"github.com/signet-dev/signet/pkg/issuance/backends"
 	"github.com/signet-dev/signet/pkg/issuers"
@@ -326,8 +327,8 @@ func TestNotLeadingWritesNothing(t *testing.T) {
 	h := newPCRHarness(t, pcr(t, "team", "req", "web", teamCA), pcr(t, "other", "foreign", "web", teamCA))
 	h.notLeading = true
 	for _, key := range []string{"team/req", "other/foreign"} {
-		if err := h.c.sync(h.ctx, key); !errors.Is(err, errNotLeading) {
-			t.Errorf("sync %s = %v, want errNotLeading", key, err)
+		if err := h.c.sync(h.ctx, key); !errors.Is(err, workers.ErrNotLeading) {
+			t.Errorf("sync %s = %v, want ErrNotLeading", key, err)
 		}
 	}
 	if len(h.order) != 0 {

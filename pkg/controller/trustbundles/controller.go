@@ -18,7 +18,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	"k8s.io/apimachinery/pkg/util/wait"
 	certinformers "k8s.io/client-go/informers/certificates/v1"
 	"k8s.io/client-go/kubernetes"
 	certlisters "k8s.io/client-go/listers/certificates/v1"
@@ -27,6 +26,7 @@ import (
 	"k8s.io/klog/v2"
 	"k8s.io/utils/clock"
 
+	"github.com/signet-dev/signet/pkg/controller/workers"
 	"github.com/signet-dev/signet/pkg/issuers"
 	"github.com/signet-dev/signet/pkg/signers"
 	"github.com/signet-dev/signet/pkg/wire"
@@ -169,34 +169,11 @@ func (c *Controller) Run(ctx context.Context) {
 			c.queue.Add(s.Issuer.Ref.SignerName())
 		}
 	}
-	var wg sync.WaitGroup
-	for range 2 {
-		wg.Go(func() { wait.UntilWithContext(ctx, c.work, time.Second) })
-	}
-	<-ctx.Done()
-	logger.Info("Stopping ClusterTrustBundle controller")
-	c.queue.ShutDown()
-	wg.Wait()
-}
-
-func (c *Controller) work(ctx context.Context) {
-	for c.next(ctx) {
-	}
-}
-
-func (c *Controller) next(ctx context.Context) bool {
-	key, quit := c.queue.Get()
-	if quit {
-		return false
-	}
-	defer c.queue.Done(key)
-	if err := c.reconcile(ctx, key); err != nil {
-		utilruntime.HandleErrorWithContext(ctx, err, "Syncing ClusterTrustBundle", "signer", key)
-		c.queue.AddRateLimited(key)
-		return true
-	}
-	c.queue.Forget(key)
-	return true
+	workers.Loop{
+		Queue: c.queue, Workers: 2, Sync: c.reconcile,
+		Object: "ClusterTrustBundle", KeyName: "signer",
+	}.Run(ctx)
+	logger.Info("Stopped ClusterTrustBundle controller")
 }
 
 // reconcile brings one signer's bundle to Desired, and comes back when the
